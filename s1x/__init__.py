@@ -1,0 +1,1 @@
+"""s1x: ablation experiments on test-time scaling of reasoning models."""

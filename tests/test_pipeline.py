@@ -1,0 +1,77 @@
+"""The whole CLI on a tiny model: a sweep shares stages through the store, a rerun does no work."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from s1x.report import collect_cells
+from tests.conftest import ROOT, run_s1x
+
+
+def _tiny_args(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
+    return [
+        "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache",
+        "data.size=8", "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4",
+        "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12",
+    ]
+
+
+def _stage_lines(output: str) -> list[tuple[str, str]]:
+    return re.findall(r"\] - (select|train|eval)\s+(done|reused)", output)
+
+
+def test_sweep_trains_once_per_selection_and_rerun_does_no_work(tiny_model_dir: Path, tmp_path: Path):
+    args = ["-m", "data=random,longest", "extend=wait,hmm", *_tiny_args(tiny_model_dir, tmp_path)]
+    first = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/sweep1"], cwd=ROOT)
+    stages = _stage_lines(first.stderr + first.stdout)
+    assert stages.count(("train", "done")) == 2 and stages.count(("train", "reused")) == 2
+    assert stages.count(("select", "done")) == 2 and stages.count(("eval", "done")) == 4
+    assert len(list((tmp_path / "store" / "train").glob("[0-9a-f]*"))) == 2
+
+    cells = collect_cells(tmp_path / "sweep1")
+    assert len(cells) == 4 and {c["status"] for c in cells} == {"done"}
+    report = (tmp_path / "sweep1" / "report.md").read_text()
+    assert len([line for line in report.splitlines() if line.startswith("| ") and "done" in line]) == 4
+    assert "embedded accuracy (%)" in report and "extend=hmm" in report
+
+    second = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/sweep2"], cwd=ROOT)
+    stages = _stage_lines(second.stderr + second.stdout)
+    assert len(stages) == 12 and {status for _, status in stages} == {"reused"}
+    assert [c["metrics"] for c in collect_cells(tmp_path / "sweep2")] == [c["metrics"] for c in cells]
+
+
+def test_single_run_writes_records_metrics_and_report(tiny_model_dir: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_s1x([*_tiny_args(tiny_model_dir, tmp_path), "train=none", f"hydra.run.dir={run_dir}"], cwd=ROOT)
+    cell = json.loads((run_dir / "cell.json").read_text())
+    assert cell["status"] == "done" and "train" not in cell["stages"]
+    eval_dir = Path(cell["stages"]["eval"]["path"])
+    records = [json.loads(line) for line in open(eval_dir / "embedded.jsonl")]
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    assert len(records) == 4 == metrics["benchmarks"]["embedded"]["n"]
+    assert metrics["benchmarks"]["embedded"]["accuracy"] == sum(r["correct"] for r in records) / 4
+    for r in records:
+        assert r["thinking_tokens"] >= 12 or r["hit_limit"]
+        assert r["prompt"].endswith("<|im_start|>think\n")
+    assert (run_dir / ".hydra" / "config.yaml").exists() and (run_dir / "resolved_config.yaml").exists()
+    assert "| . | " in (run_dir / "report.md").read_text()
+    assert metrics["provenance"]["engine"] == "hf" and metrics["provenance"]["chat_template"]
+
+
+@pytest.mark.slow
+def test_embedded_default_with_real_smollm2(tmp_path: Path):
+    """The real SmolLM2 path (GGUF conversion, training, evaluation) on a handful of examples."""
+    run_dir = tmp_path / "run"
+    result = run_s1x([f"store_dir={tmp_path}/store", "data.size=8", "train.epochs=1", "train.global_batch_size=8",
+                      "eval.limit=4", "eval.max_thinking_tokens=48", f"hydra.run.dir={run_dir}"], cwd=ROOT)
+    cell = json.loads((run_dir / "cell.json").read_text())
+    assert cell["status"] == "done" and set(cell["stages"]) == {"select", "train", "eval"}
+    stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
+    assert stats["steps"] == 1 and stats["examples"] == 8 and stats["train_loss"] > 0
+    metrics = cell["metrics"]["embedded"]
+    assert metrics["n"] == 4 and 0 < metrics["mean_thinking_tokens"] <= 48
+    assert "embedded accuracy (%)" in (run_dir / "report.md").read_text()
+    assert "report" in result.stderr + result.stdout

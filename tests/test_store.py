@@ -1,0 +1,88 @@
+"""The content-addressed store: reuse, recompute on any determining change, nothing half-done."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from s1x.config import DataConfig, Strategy
+from s1x.store import Store, stage_key
+
+
+def _writer(calls: list[str], text: str):
+    def compute(out: Path) -> None:
+        calls.append(text)
+        (out / "result.txt").write_text(text)
+    return compute
+
+
+def test_equal_config_is_reused(tmp_path: Path):
+    store, calls = Store(tmp_path), []
+    config = {"data": DataConfig(strategy=Strategy.random, size=10, seed=1)}
+    first, reused_first = store.get_or_compute("select", config, _writer(calls, "a"))
+    second, reused_second = store.get_or_compute("select", {"data": DataConfig(strategy=Strategy.random, size=10, seed=1)}, _writer(calls, "b"))
+    assert (reused_first, reused_second) == (False, True)
+    assert first == second and calls == ["a"]
+    assert (second / "result.txt").read_text() == "a"
+
+
+@pytest.mark.parametrize("changed", [{"size": 11}, {"seed": 2}, {"strategy": Strategy.longest}])
+def test_any_determining_change_recomputes(tmp_path: Path, changed: dict):
+    store, calls = Store(tmp_path), []
+    base = {"strategy": Strategy.random, "size": 10, "seed": 1}
+    first, _ = store.get_or_compute("select", {"data": DataConfig(**base)}, _writer(calls, "a"))
+    second, reused = store.get_or_compute("select", {"data": DataConfig(**{**base, **changed})}, _writer(calls, "b"))
+    assert not reused and first != second and calls == ["a", "b"]
+
+
+def test_key_depends_on_stage_and_inputs():
+    assert stage_key("train", {"selection": "abc"}) != stage_key("train", {"selection": "abd"})
+    assert stage_key("train", {"x": 1}) != stage_key("eval", {"x": 1})
+    assert stage_key("train", {"a": 1, "b": 2}) == stage_key("train", {"b": 2, "a": 1})
+
+
+def test_failed_compute_leaves_nothing(tmp_path: Path):
+    store = Store(tmp_path)
+
+    def broken(out: Path) -> None:
+        (out / "partial.txt").write_text("half")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.get_or_compute("train", {"x": 1}, broken)
+    assert not store.is_done("train", stage_key("train", {"x": 1}))
+    assert [p.name for p in (tmp_path / "train").iterdir() if not p.name.endswith(".lock")] == []
+
+
+KILLED_STAGE = """
+import sys, time
+from pathlib import Path
+from s1x.store import Store
+def slow(out):
+    (out / "partial.txt").write_text("half")
+    print("started", flush=True)
+    time.sleep(60)
+Store(sys.argv[1]).get_or_compute("train", {"x": 1}, slow)
+"""
+
+
+def test_stage_killed_half_way_is_not_done_and_is_recomputed(tmp_path: Path):
+    process = subprocess.Popen([sys.executable, "-c", KILLED_STAGE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "started"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    store, key = Store(tmp_path), stage_key("train", {"x": 1})
+    assert not store.is_done("train", key)
+    leftovers = [p for p in (tmp_path / "train").iterdir() if ".tmp-" in p.name]
+    assert len(leftovers) == 1 and (leftovers[0] / "partial.txt").exists()
+
+    calls: list[str] = []
+    path, reused = store.get_or_compute("train", {"x": 1}, _writer(calls, "whole"))
+    assert not reused and calls == ["whole"]
+    assert not (path / "partial.txt").exists() and (path / "result.txt").read_text() == "whole"
+    assert not [p for p in (tmp_path / "train").iterdir() if ".tmp-" in p.name]
