@@ -44,38 +44,49 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str) -> list[dict]:
+    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each."""
+    tokenizer = fmt.tokenizer
+    prompts = [fmt.prompt(r["question"]) for r in rows]
+    states = [SampleState(fmt.encode(p), policy) for p in prompts]
+    with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
+        run_forcing(engine.generate, states, on_round=lambda done: bar.update(done - bar.n))
+    records = []
+    for row, prompt, state in zip(rows, prompts, states):
+        answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
+        extracted, correct = grade_math(answer, row["answer"])
+        records.append({
+            "id": row["id"], "prompt": prompt,
+            "text": tokenizer.decode(state.generated, skip_special_tokens=False),
+            "thinking_tokens": state.thinking_tokens, "rounds": state.rounds,
+            "extensions": state.extensions, "extension_offsets": state.extension_offsets, "capped": state.capped,
+            "hit_limit": state.hit_limit, "answer_text": answer, "extracted": extracted, "gold": row["answer"],
+            "correct": correct,
+        })
+    return records
+
+
+def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -> tuple[S1Format, HFEngine]:
+    tokenizer = load_tokenizer(model_path)
+    fmt = S1Format(tokenizer, model_cfg)
+    engine = HFEngine(load_model(model_path, model_cfg.dtype.value), tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
+    return fmt, engine
+
+
 def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, model_cfg: ModelConfig,
              model_path: str, out_dir: Path) -> dict:
     """Write <benchmark>.jsonl records and metrics.json into out_dir; return the metrics."""
-    tokenizer = load_tokenizer(model_path)
-    model = load_model(model_path, model_cfg.dtype.value)
-    fmt = S1Format(tokenizer, model_cfg)
+    fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
     policy = forcing_policy(fmt, eval_cfg, budget, extend)
-    engine = HFEngine(model, tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
     metrics: dict = {"benchmarks": {}, "provenance": {
         "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
-        "chat_template": tokenizer.chat_template, "think_start": model_cfg.think_start,
+        "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
         "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,
         "versions": {p: version(p) for p in ("torch", "transformers", "math-verify")},
         "python": platform.python_version(),
     }}
     for name in eval_cfg.benchmarks:
-        rows = load_benchmark(name)[: eval_cfg.limit]
-        prompts = [fmt.prompt(r["question"]) for r in rows]
-        states = [SampleState(fmt.encode(p), policy) for p in prompts]
-        with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
-            run_forcing(engine.generate, states, on_round=lambda done: bar.update(done - bar.n))
-        records = []
-        for row, prompt, state in zip(rows, prompts, states):
-            answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
-            extracted, correct = grade_math(answer, row["answer"])
-            records.append({
-                "id": row["id"], "prompt": prompt,
-                "text": tokenizer.decode(state.generated, skip_special_tokens=False),
-                "thinking_tokens": state.thinking_tokens, "rounds": state.rounds,
-                "extensions": state.extensions, "extension_offsets": state.extension_offsets, "capped": state.capped, "hit_limit": state.hit_limit,
-                "answer_text": answer, "extracted": extracted, "gold": row["answer"], "correct": correct,
-            })
+        records = evaluate_rows(fmt, engine, policy, load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit], name)
         with open(out_dir / f"{name}.jsonl", "w") as handle:
             for record in records:
                 handle.write(json.dumps(record) + "\n")

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from s1x.benchmarks import load_benchmark
-from s1x.config import BudgetMode, Config, TrainMethod
-from s1x.evaluate import evaluate
+from s1x.config import BudgetMode, Config, DomainClassifier, TrainMethod
+from s1x.difficulty import add_base_correctness
+from s1x.domains import KEYWORDS, classify_keywords, classify_with_model
+from s1x.evaluate import evaluate, load_engine
 from s1x.models import load_tokenizer, resolve_model_path
 from s1x.pool import load_pool
 from s1x.select import select
-from s1x.store import Store
+from s1x.store import Store, stage_key
+from s1x.tokens import cached_token_counts
 from s1x.train import train
 
 log = logging.getLogger("s1x")
@@ -56,19 +60,51 @@ def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str
     return cell
 
 
+def _pool_fingerprint(cfg: Config) -> list:
+    """Local pool files enter the selection key with their size and mtime, so an edited file is reselected."""
+    stats = [os.stat(s.path) if Path(s.path).is_file() else None for s in cfg.pool.sources]
+    return [(s.path, st and st.st_size, st and st.st_mtime_ns) for s, st in zip(cfg.pool.sources, stats)]
+
+
+def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
+    files = cfg.eval.benchmark_files
+    benchmarks = {name: [row["question"] for row in load_benchmark(name, files.get(name))] for name in cfg.eval.benchmarks}
+    tokenizer_file = store.root / "token_counts" / f"{stage_key('tokens', {'tokenizer': cfg.model.path})}.sqlite"
+
+    def count_tokens(texts: list[str]) -> list[int]:
+        tokenizer = load_tokenizer(base_path)
+        return cached_token_counts(texts, lambda batch: tokenizer(batch, add_special_tokens=False)["input_ids"], tokenizer_file)
+
+    def label_domains(rows: list[dict]) -> list[str]:
+        unlabeled = [r for r in rows if not r.get("domain")]
+        if cfg.data.domain_classifier is DomainClassifier.keyword or not unlabeled:
+            labels = classify_keywords([r["question"] for r in unlabeled])
+        else:
+            fmt, engine = load_engine(cfg.model, base_path, cfg.eval)
+            labels = classify_with_model([r["question"] for r in unlabeled], sorted(KEYWORDS),
+                                         lambda text: fmt.encode(fmt.chat_prefix(text)), engine.generate, fmt.tokenizer.decode)
+        by_id = dict(zip((r["id"] for r in unlabeled), labels))
+        return [r.get("domain") or by_id[r["id"]] for r in rows]
+
+    def add_difficulty(rows: list[dict]) -> None:
+        add_base_correctness(rows, cfg.data.difficulty_models, cfg.model, cfg.eval, store, cfg.cache_dir)
+
+    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": cfg.data,
+                   "benchmarks": cfg.eval.benchmarks, "benchmark_files": files, "tokenizer": cfg.model.path}
+    if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
+        determining["model"], determining["eval"] = cfg.model, cfg.eval  # they evaluate or classify with it
+    return _stage(
+        store, "select", determining,
+        lambda out: select(cfg.data, load_pool(cfg.pool), cfg.pool.name, benchmarks, count_tokens, label_domains,
+                           add_difficulty if cfg.data.difficulty_models else None, out),
+        f"{cfg.data.strategy.value} size={cfg.data.size} seed={cfg.data.seed} from {cfg.pool.name}", stages,
+    )
+
+
 def _run_stages(cfg: Config, cell: dict) -> None:
     store, stages = Store(cfg.store_dir), cell["stages"]
     base_path = resolve_model_path(cfg.model, cfg.cache_dir)
-    benchmark_questions = {row["question"] for name in cfg.eval.benchmarks for row in load_benchmark(name)}
-
-    def count_tokens(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in load_tokenizer(base_path)(texts, add_special_tokens=False)["input_ids"]]
-
-    selection = _stage(
-        store, "select", {"pool": cfg.pool, "data": cfg.data, "benchmarks": cfg.eval.benchmarks, "tokenizer": cfg.model.path},
-        lambda out: select(cfg.data, load_pool(cfg.pool), benchmark_questions, count_tokens, out),
-        f"{cfg.data.strategy.value} size={cfg.data.size} seed={cfg.data.seed}", stages,
-    )
+    selection = _select(cfg, store, base_path, stages)
     if cfg.train.method is TrainMethod.none:
         model_path, model_key = base_path, "base"
     else:

@@ -1,23 +1,59 @@
-"""Pools of reasoning traces, loaded into s1x's row schema."""
+"""Pools of reasoning traces: hub datasets, local files or the embedded pool, in s1x's row schema.
+
+Hub ids and local parquet/JSON(L)/CSV files both load through `datasets`, so the code path
+that reads `simplescaling/s1K` on a cluster is the one tests run on local copies.
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from s1x.config import ConfigError, PoolConfig
+from s1x.adapters import ADAPTERS, REQUIRED
+from s1x.config import ConfigError, PoolConfig, PoolSource
 from s1x.embedded import generate_pool
 
-REQUIRED_COLUMNS = ("id", "question", "answer", "trace")
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+EMBEDDED = "embedded"
+
+
+def is_local(path: str) -> bool:
+    """A local file rather than a hub id (hub ids such as simplescaling/s1K-1.1 may contain dots)."""
+    return Path(path).suffix in LOCAL_FORMATS or path.startswith(("/", "./", "../"))
+
+
+def _load_rows(source: PoolSource) -> list[dict]:
+    import datasets
+
+    if is_local(source.path):
+        if Path(source.path).stat().st_size == 0:
+            return []  # datasets raises a bare StopIteration on an empty file
+        dataset = datasets.load_dataset(LOCAL_FORMATS.get(Path(source.path).suffix, "json"), data_files=source.path, split="train")
+    else:
+        dataset = datasets.load_dataset(source.path, split=source.split)
+    return dataset.to_list()
+
+
+def load_source(pool_name: str, source: PoolSource) -> list[dict]:
+    raw = _load_rows(source)
+    if not raw:
+        raise ConfigError(f"pool {pool_name}: {source.path} has no rows")
+    missing = [c for c in REQUIRED[source.adapter] if c not in raw[0]]
+    if missing:
+        raise ConfigError(f"pool {pool_name}: {source.path} has no column {missing[0]!r} "
+                          f"(adapter {source.adapter!r} needs {list(REQUIRED[source.adapter])})")
+    stem = Path(source.path).stem if is_local(source.path) else source.path.replace("/", "_")
+    rows = []
+    for index, raw_row in enumerate(raw):
+        row = ADAPTERS[source.adapter](raw_row)
+        row["id"] = str(row.get("id") or f"{stem}-{index}")
+        row.setdefault("source", stem)
+        rows.append(row)
+    return rows
 
 
 def load_pool(cfg: PoolConfig) -> list[dict]:
-    if cfg.source == "embedded":
-        return generate_pool(cfg.size, cfg.seed)
-    with open(cfg.source) as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    rows: list[dict] = []
+    for source in cfg.sources:
+        rows += generate_pool(cfg.size, cfg.seed) if source.path == EMBEDDED else load_source(cfg.name, source)
     if not rows:
-        raise ConfigError(f"pool {cfg.name}: {cfg.source} has no rows")
-    for column in REQUIRED_COLUMNS:
-        if column not in rows[0]:
-            raise ConfigError(f"pool {cfg.name}: {Path(cfg.source).name} has no column {column!r}")
+        raise ConfigError(f"pool {cfg.name}: no rows in {[s.path for s in cfg.sources]}")
     return rows

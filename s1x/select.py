@@ -1,57 +1,164 @@
 """The select stage: which training examples, by strategy, size and seed.
 
-Rows whose question appears in an evaluated benchmark are dropped first (decontamination), so
-a selection can never train on a test question.
+Every strategy first drops pool rows that overlap an evaluated benchmark (decontamination).
+`s1k` is the paper's pipeline: quality filter -> drop questions the base models solve ->
+domain-uniform sampling that prefers long traces (weight 2^-rank by length within a domain).
 """
 from __future__ import annotations
 
 import collections
 import json
 import random
+import sqlite3
 import statistics
 from pathlib import Path
 from typing import Callable, Optional
 
 from s1x.config import ConfigError, DataConfig, Strategy
+from s1x.decontaminate import decontaminate
+from s1x.quality import quality_filter
+
+Rows = list[dict]
 
 
-def _random(rows: list[dict], cfg: DataConfig, lengths: Optional[list[int]]) -> list[int]:
-    return random.Random(cfg.seed).sample(range(len(rows)), cfg.size)
+def _random(rows: Rows, size: int, rng: random.Random) -> Rows:
+    return rng.sample(rows, size)
 
 
-def _longest(rows: list[dict], cfg: DataConfig, lengths: Optional[list[int]]) -> list[int]:
-    # Ties broken by a seeded shuffle, so the seed still means something.
-    order = list(range(len(rows)))
-    random.Random(cfg.seed).shuffle(order)
-    return sorted(order, key=lambda i: -lengths[i])[: cfg.size]
+def _longest(rows: Rows, size: int, rng: random.Random) -> Rows:
+    shuffled = rng.sample(rows, len(rows))  # ties broken by the seed
+    return sorted(shuffled, key=lambda r: -r["trace_tokens"])[:size]
 
 
-STRATEGIES: dict[Strategy, Callable[[list[dict], DataConfig, Optional[list[int]]], list[int]]] = {
-    Strategy.random: _random,
-    Strategy.longest: _longest,
+def _by_domain(rows: Rows) -> dict[str, Rows]:
+    groups: dict[str, Rows] = collections.defaultdict(list)
+    for row in rows:
+        groups[row["domain"]].append(row)
+    return dict(sorted(groups.items()))
+
+
+def _diverse(rows: Rows, size: int, rng: random.Random) -> Rows:
+    """Uniform over domains: passes over the domains in a seeded order, one random question each,
+    so domain counts differ by at most one until a domain runs out."""
+    groups = {d: rng.sample(g, len(g)) for d, g in _by_domain(rows).items()}
+    chosen: Rows = []
+    while len(chosen) < size:
+        for domain in rng.sample(sorted(groups), len(groups)):
+            if len(chosen) == size:
+                break
+            chosen.append(groups[domain].pop())
+            if not groups[domain]:
+                del groups[domain]
+    return chosen
+
+
+def _length_weighted_diverse(rows: Rows, size: int, rng: random.Random) -> Rows:
+    """s1's diversity sampling: uniform domain, then a question weighted 2^-rank by trace length."""
+    groups = {d: sorted(g, key=lambda r: (-r["trace_tokens"], r["id"])) for d, g in _by_domain(rows).items()}
+    chosen = []
+    while len(chosen) < size:
+        domain = rng.choice(sorted(groups))
+        candidates = groups[domain]
+        weights = [2.0 ** -rank for rank in range(len(candidates))]
+        chosen.append(candidates.pop(rng.choices(range(len(candidates)), weights=weights)[0]))
+        if not candidates:
+            del groups[domain]
+    return chosen
+
+
+def _full(rows: Rows, size: int, rng: random.Random) -> Rows:
+    return list(rows)
+
+
+SAMPLERS: dict[Strategy, Callable[[Rows, int, random.Random], Rows]] = {
+    Strategy.random: _random, Strategy.longest: _longest, Strategy.diverse: _diverse,
+    Strategy.full: _full, Strategy.s1k: _length_weighted_diverse,
 }
-NEEDS_LENGTHS = {Strategy.longest}
+NEEDS_DOMAINS = {Strategy.diverse, Strategy.s1k}
 
 
-def select(cfg: DataConfig, pool: list[dict], benchmark_questions: set[str],
-           count_tokens: Callable[[list[str]], list[int]], out_dir: Path) -> dict:
-    """Write selection.jsonl (the chosen rows) and manifest.json; return the manifest."""
-    rows = [r for r in pool if r["question"] not in benchmark_questions]
-    if cfg.size > len(rows):
-        raise ConfigError(f"data.size={cfg.size} exceeds the {len(rows)} pool rows left after decontamination")
-    lengths = count_tokens([r["trace"] for r in rows])
-    chosen = STRATEGIES[cfg.strategy](rows, cfg, lengths)
-    selected = [{**rows[i], "trace_tokens": lengths[i]} for i in chosen]
+def drop_solved(rows: Rows, solved_at: float) -> tuple[Rows, dict[str, int]]:
+    """Drop rows whose base-model solve rate reaches solved_at; rows without a signal stay, counted."""
+    kept = [r for r in rows if r.get("base_correct") is None or r["base_correct"] < solved_at]
+    unjudged = sum(r.get("base_correct") is None for r in rows)
+    return kept, {"solved_by_base_models": len(rows) - len(kept), "no_difficulty_signal": unjudged}
+
+
+def select(cfg: DataConfig, pool: Rows, pool_name: str, benchmarks: dict[str, list[str]],
+           count_tokens: Callable[[list[str]], list[int]], label_domains: Callable[[Rows], list[str]],
+           add_difficulty: Optional[Callable[[Rows], None]], out_dir: Path) -> dict:
+    """Write selection.jsonl, manifest.json and the inspection exports; return the manifest."""
+    rows, removed = decontaminate(pool, benchmarks)
+    filters: dict[str, dict[str, int]] = {"decontamination": removed}
+    counts = count_tokens([str(r.get("trace") or "") for r in rows])
+    rows = [{**r, "trace_tokens": n} for r, n in zip(rows, counts)]
+    if cfg.strategy is Strategy.s1k:
+        rows, filters["quality"] = quality_filter(rows)
+        if add_difficulty is not None:
+            add_difficulty(rows)
+        if not any(r.get("base_correct") is not None for r in rows):
+            raise ConfigError(f"data=s1k on pool {pool_name}: no row has a base_correct signal and "
+                              "data.difficulty_models is empty; name base models to evaluate")
+        rows, filters["difficulty"] = drop_solved(rows, cfg.solved_at)
+    if cfg.strategy in NEEDS_DOMAINS:
+        rows = [{**r, "domain": d} for r, d in zip(rows, label_domains(rows))]
+    size = len(rows) if cfg.strategy is Strategy.full else cfg.size
+    if size > len(rows):
+        if not cfg.allow_smaller:
+            raise ConfigError(f"data.size={cfg.size} exceeds the {len(rows)} rows of pool {pool_name} left after "
+                              f"filtering ({_describe(filters)}); lower data.size or set data.allow_smaller=true")
+        size = len(rows)
+    if not rows:
+        raise ConfigError(f"pool {pool_name}: no rows left after filtering ({_describe(filters)})")
+    selected = SAMPLERS[cfg.strategy](rows, size, random.Random(cfg.seed))
+    manifest = _manifest(cfg, pool, rows, selected, filters)
+    write_outputs(selected, rows, manifest, out_dir)
+    return manifest
+
+
+def _describe(filters: dict[str, dict[str, int]]) -> str:
+    return "; ".join(f"{stage}: " + ", ".join(f"{k}={v}" for k, v in counts.items()) for stage, counts in filters.items())
+
+
+def _manifest(cfg: DataConfig, pool: Rows, candidates: Rows, selected: Rows, filters: dict) -> dict:
+    lengths = sorted(r["trace_tokens"] for r in selected)
+    return {
+        "strategy": cfg.strategy.value, "size": len(selected), "requested_size": cfg.size, "seed": cfg.seed,
+        "pool_rows": len(pool), "candidates": len(candidates), "filters": filters,
+        "ids": [r["id"] for r in selected],
+        "domains": dict(collections.Counter(str(r.get("domain")) for r in selected).most_common()),
+        "trace_tokens": {"total": sum(lengths), "mean": statistics.fmean(lengths), "min": lengths[0],
+                         "median": statistics.median(lengths), "max": lengths[-1]},
+    }
+
+
+def _flat(row: dict) -> dict:
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+
+
+def write_outputs(selected: Rows, candidates: Rows, manifest: dict, out_dir: Path) -> None:
+    """selection.jsonl (training input), manifest.json, and Parquet/CSV/SQLite/PNG for people."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
     with open(out_dir / "selection.jsonl", "w") as handle:
         for row in selected:
-            handle.write(json.dumps(row) + "\n")
-    chosen_lengths = [r["trace_tokens"] for r in selected]
-    manifest = {
-        "strategy": cfg.strategy.value, "size": cfg.size, "seed": cfg.seed,
-        "pool_rows": len(pool), "decontaminated": len(pool) - len(rows),
-        "ids": [r["id"] for r in selected],
-        "domains": dict(collections.Counter(r.get("domain", "unknown") for r in selected).most_common()),
-        "trace_tokens": {"mean": statistics.fmean(chosen_lengths), "min": min(chosen_lengths), "max": max(chosen_lengths)},
-    }
+            handle.write(json.dumps(row, sort_keys=True) + "\n")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
+    frame = pd.DataFrame([_flat(r) for r in selected])
+    frame.to_parquet(out_dir / "selection.parquet", index=False)
+    frame.to_csv(out_dir / "selection.csv", index=False)
+    with sqlite3.connect(out_dir / "selection.sqlite") as db:
+        frame.to_sql("selection", db, index=False)
+    figure, axis = plt.subplots(figsize=(7, 4))
+    bins = 40
+    axis.hist([r["trace_tokens"] for r in candidates], bins=bins, alpha=0.5, label=f"candidates ({len(candidates)})")
+    axis.hist([r["trace_tokens"] for r in selected], bins=bins, alpha=0.7, label=f"selected ({len(selected)})")
+    axis.set(xlabel="trace tokens", ylabel="rows", title=f"{manifest['strategy']}: trace length")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out_dir / "trace_tokens.png", dpi=100)
+    plt.close(figure)

@@ -29,9 +29,12 @@ def test_default_composes_to_the_embedded_cell():
 
 
 @pytest.mark.parametrize("preset", [f"{g}={p.stem}" for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))])
-def test_every_preset_composes(preset: str, tiny_model_dir: Path):
+def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path):
     group, name = preset.split("=")
     extra = []
+    if group == "pool" and name == "local":
+        (tmp_path / "pool.jsonl").write_text('{"id": "1", "question": "q", "answer": "1", "trace": "t"}\n')
+        extra = [f"pool.sources=[{{path: {tmp_path}/pool.jsonl}}]"]
     if group == "model" and name == "tiny":
         extra = [f"model.path={tiny_model_dir}"]
     if group == "budget" and name in ("max", "min"):
@@ -48,7 +51,10 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path):
         (["data.size=0"], "data.size"),
         (["budget=max", "budget.tokens=-5"], "budget.tokens"),
         (["budget=min", "budget.tokens=null"], "budget.tokens"),
-        (["pool.source=/nonexistent/pool.jsonl"], "pool.source"),
+        (["pool=local", "pool.sources=[{path: /nonexistent/pool.jsonl}]"], "pool.sources"),
+        (["pool=local", "pool.sources=[{path: x.jsonl, adapter: nope}]"], "pool.sources: unknown adapter"),
+        (["data.solved_at=0"], "data.solved_at"),
+        (["+eval.benchmark_files.math500=/nonexistent.jsonl"], "eval.benchmark_files.math500"),
         (["model.path=/nonexistent/checkpoint"], "model.path"),
         (["eval.benchmarks=[nope]"], "eval.benchmarks"),
         (["train.global_batch_size=10", "train.micro_batch_size=4"], "train.global_batch_size"),

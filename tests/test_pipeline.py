@@ -75,3 +75,21 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
     assert metrics["n"] == 4 and 0 < metrics["mean_thinking_tokens"] <= 48
     assert "embedded accuracy (%)" in (run_dir / "report.md").read_text()
     assert "report" in result.stderr + result.stdout
+
+
+def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Path, tmp_path: Path):
+    args = [*_tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=40",
+            f"data.difficulty_models=[{tiny_model_dir}]", "eval.max_thinking_tokens=8", "budget=none"]
+    first = run_s1x([*args, f"hydra.run.dir={tmp_path}/run1"], cwd=ROOT)
+    assert re.search(r"difficulty done .*tiny-llama.* on \d+ pool questions", " ".join((first.stderr + first.stdout).split()))
+    cell = json.loads((tmp_path / "run1" / "cell.json").read_text())
+    selection = Path(cell["stages"]["select"]["path"])
+    manifest = json.loads((selection / "manifest.json").read_text())
+    assert manifest["strategy"] == "s1k" and manifest["size"] == 8
+    assert sum(manifest["filters"]["quality"].values()) > 0
+    records = [json.loads(line) for d in (tmp_path / "store" / "difficulty").glob("[0-9a-f]*") for line in open(d / "records.jsonl")]
+    assert len(records) == 40 - sum(manifest["filters"]["quality"].values()) - sum(manifest["filters"]["decontamination"].values())
+    solved = {r["id"] for r in records if r["correct"]}
+    assert not solved & set(manifest["ids"])
+    second = run_s1x([*args, "data.seed=1", f"hydra.run.dir={tmp_path}/run2"], cwd=ROOT)
+    assert re.search(r"difficulty\s+reused", second.stderr + second.stdout)

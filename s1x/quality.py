@@ -1,0 +1,51 @@
+"""The s1 quality stage: drop rows that would teach formatting faults rather than reasoning.
+
+Each rule is a named predicate; the first rule a row fails is the one counted, so the
+counts add up to the rows dropped.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+API_ERROR = re.compile(
+    r"(api error|rate limit|internal server error|service unavailable|error code: ?\d{3}|"
+    r"traceback \(most recent call last\)|<!doctype html|request timed out)", re.IGNORECASE)
+FIGURE_REFERENCE = re.compile(
+    r"(\[asy\]|\bin the (figure|diagram|image|picture|graph) (below|above|shown)|\b(figure|diagram|image|picture) "
+    r"(below|above)\b|\bshown (below|above|in the (figure|diagram))|\bthe (following|adjoining|accompanying) "
+    r"(figure|diagram|graph|picture)|\bsee (the )?(figure|diagram)|<image>|!\[)", re.IGNORECASE)
+MIN_TRACE_CHARS = 20
+
+
+def _blank(value: object) -> bool:
+    return value is None or not str(value).strip()
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\s$]|\\boxed|\\text|\\!|\\,|[{}]", "", text)
+
+
+RULES: dict[str, Callable[[dict], bool]] = {
+    "missing_trace": lambda r: _blank(r.get("trace")) or len(str(r["trace"]).strip()) < MIN_TRACE_CHARS,
+    "missing_answer": lambda r: _blank(r.get("answer")),
+    "api_error": lambda r: bool(API_ERROR.search(str(r["trace"])) or API_ERROR.search(str(r.get("attempt") or ""))),
+    "figure_reference": lambda r: bool(FIGURE_REFERENCE.search(str(r["question"]))),
+    "unbalanced_braces": lambda r: str(r["question"]).count("{") != str(r["question"]).count("}"),
+    "replacement_character": lambda r: "\ufffd" in str(r["question"]) + str(r["trace"]),
+    # A trace that never reaches its reference answer is cut off or wrong.
+    "answer_not_in_trace": lambda r: _normal(str(r["answer"])) not in _normal(str(r["trace"])),
+}
+
+
+def quality_filter(rows: list[dict]) -> tuple[list[dict], dict[str, int]]:
+    """(kept rows, {rule: rows it dropped}) in rule order."""
+    counts = dict.fromkeys(RULES, 0)
+    kept = []
+    for row in rows:
+        failed = next((name for name, rule in RULES.items() if rule(row)), None)
+        if failed is None:
+            kept.append(row)
+        else:
+            counts[failed] += 1
+    return kept, counts
