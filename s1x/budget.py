@@ -5,6 +5,7 @@ on what came back. Thinking is generated with the end-of-thinking delimiter as a
 - max N: thinking is requested at most N tokens at a time, counted across every round; when it
   reaches N the delimiter and the answer cue are forced ("cap").
 - min N: a delimiter before N thinking tokens is dropped and the extension string appended.
+- ignore k: the first k delimiters are dropped, each followed by the extension string.
 Thinking tokens count only the model's own tokens, never forced ones. Every model token
 (dropped delimiters included) counts against the generation limit, so forcing always ends.
 """
@@ -28,6 +29,7 @@ class Request:
 class ForcingPolicy:
     mode: BudgetMode
     tokens: Optional[int]
+    times: Optional[int]  # k of ignore
     thinking_limit: int  # generation limit on thinking, whatever the budget
     answer_limit: int
     think_end_id: int
@@ -99,7 +101,10 @@ class SampleState:
             self._open_answer(p.answer_open_ids)
 
     def _must_continue(self) -> bool:
-        return self.policy.mode is BudgetMode.min and self.thinking_tokens < self.policy.tokens
+        p = self.policy
+        if p.mode is BudgetMode.min:
+            return self.thinking_tokens < p.tokens
+        return p.mode is BudgetMode.ignore and self.extensions < p.times
 
     def _force_answer(self) -> None:
         p = self.policy

@@ -46,6 +46,7 @@ class BudgetMode(Enum):
     none = "none"
     max = "max"
     min = "min"
+    ignore = "ignore"
 
 
 class LoggerKind(Enum):
@@ -187,6 +188,7 @@ class EvalConfig:
 class BudgetConfig:
     mode: BudgetMode = MISSING
     tokens: Optional[int] = None  # N for max / min
+    times: Optional[int] = None  # k for ignore: suppress the end of thinking k times
 
     def __post_init__(self) -> None:
         if self.mode in (BudgetMode.max, BudgetMode.min):
@@ -194,6 +196,9 @@ class BudgetConfig:
                 self.tokens is not None and self.tokens > 0,
                 f"budget.tokens must be a positive number of thinking tokens for budget={self.mode.value}, got {self.tokens}",
             )
+        if self.mode is BudgetMode.ignore:
+            _require(self.times is not None and self.times > 0,
+                     f"budget.times must be a positive count for budget=ignore, got {self.times}")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from s1x.budget import ForcingPolicy, SampleState, run_forcing
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, EvalConfig, ExtendConfig, ModelConfig
 from s1x.engines import HFEngine
-from s1x.grading import grade_math
+from s1x.grading import grade
 from s1x.models import load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
@@ -25,7 +25,7 @@ def forcing_policy(fmt: S1Format, eval_cfg: EvalConfig, budget: BudgetConfig, ex
     m = fmt.markers
     end_ids = tuple(dict.fromkeys([fmt.end_of_turn_id, fmt.tokenizer.eos_token_id]))
     return ForcingPolicy(
-        mode=budget.mode, tokens=budget.tokens,
+        mode=budget.mode, tokens=budget.tokens, times=budget.times,
         thinking_limit=eval_cfg.max_thinking_tokens, answer_limit=eval_cfg.max_answer_tokens,
         think_end_id=fmt.think_end_id, end_ids=end_ids,
         extension_ids=tuple(fmt.encode(extend.string)),
@@ -54,7 +54,7 @@ def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: 
     records = []
     for row, prompt, state in zip(rows, prompts, states):
         answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
-        extracted, correct = grade_math(answer, row["answer"])
+        extracted, correct = grade(row.get("kind", "math"), answer, row["answer"])
         records.append({
             "id": row["id"], "prompt": prompt,
             "text": tokenizer.decode(state.generated, skip_special_tokens=False),

@@ -38,7 +38,7 @@ def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Calla
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
     determining = {"model": cfg.model, "weights": model_key, "eval": cfg.eval, "budget": cfg.budget}
-    if cfg.budget.mode is BudgetMode.min:
+    if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore):
         determining["extend"] = cfg.extend.string
     return determining
 

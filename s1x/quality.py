@@ -16,6 +16,7 @@ FIGURE_REFERENCE = re.compile(
     r"(below|above)\b|\bshown (below|above|in the (figure|diagram))|\bthe (following|adjoining|accompanying) "
     r"(figure|diagram|graph|picture)|\bsee (the )?(figure|diagram)|<image>|!\[)", re.IGNORECASE)
 MIN_TRACE_CHARS = 20
+CONCLUSION_CHARS = 2000  # a finished trace states its answer near the end
 
 
 def _blank(value: object) -> bool:
@@ -33,8 +34,8 @@ RULES: dict[str, Callable[[dict], bool]] = {
     "figure_reference": lambda r: bool(FIGURE_REFERENCE.search(str(r["question"]))),
     "unbalanced_braces": lambda r: str(r["question"]).count("{") != str(r["question"]).count("}"),
     "replacement_character": lambda r: "\ufffd" in str(r["question"]) + str(r["trace"]),
-    # A trace that never reaches its reference answer is cut off or wrong.
-    "answer_not_in_trace": lambda r: _normal(str(r["answer"])) not in _normal(str(r["trace"])),
+    # A trace whose conclusion never reaches the reference answer is cut off or wrong.
+    "answer_not_in_trace": lambda r: _normal(str(r["answer"])) not in _normal(str(r["trace"])[-CONCLUSION_CHARS:]),
 }
 
 

@@ -18,8 +18,8 @@ from s1x.models import load_model, load_tokenizer
 THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
 
 
-def scripted_policy(mode: BudgetMode, tokens: int | None, limit: int = 200) -> ForcingPolicy:
-    return ForcingPolicy(mode=mode, tokens=tokens, thinking_limit=limit, answer_limit=5, think_end_id=THINK_END,
+def scripted_policy(mode: BudgetMode, tokens: int | None, limit: int = 200, times: int | None = None) -> ForcingPolicy:
+    return ForcingPolicy(mode=mode, tokens=tokens, times=times, thinking_limit=limit, answer_limit=5, think_end_id=THINK_END,
                          end_ids=(END,), extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP, CAP))
 
 
@@ -75,9 +75,20 @@ def test_min_never_stops_early_and_extends_each_time(seed: int, minimum: int):
         assert THINK_END not in thinking and END not in thinking
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("times", [1, 3])
+def test_ignore_suppresses_exactly_k_delimiters(seed: int, times: int):
+    states = [SampleState([0], scripted_policy(BudgetMode.ignore, None, limit=500, times=times)) for _ in range(8)]
+    run_forcing(ScriptedModel(seed, max_run=10), states)
+    for s in states:
+        # the scripted model always tries to stop, so each sample is extended exactly k times, then ends.
+        assert s.extensions == times == s.generated[: s.thinking_end].count(EXT)
+        assert s.generated[s.thinking_end: s.answer_begin] == [OPEN] and not s.hit_limit
+
+
 def test_min_with_an_always_stopping_model_ends_at_the_limit():
     # extend=none and a model that only ever emits the delimiter: the limit must still end thinking.
-    policy = ForcingPolicy(mode=BudgetMode.min, tokens=10, thinking_limit=12, answer_limit=3, think_end_id=THINK_END,
+    policy = ForcingPolicy(mode=BudgetMode.min, tokens=10, times=None, thinking_limit=12, answer_limit=3, think_end_id=THINK_END,
                            end_ids=(END,), extension_ids=(), answer_open_ids=(OPEN,), cap_ids=(CAP,))
     state = SampleState([0], policy)
     run_forcing(lambda requests: [[THINK_END] if THINK_END in r.stop_ids else [END] for r in requests], [state])
@@ -129,6 +140,16 @@ def test_hf_min_forces_extensions_until_the_budget(eager_stopper):
             assert s.generated[offset: offset + len(wait)] == wait
         assert fmt.tokenizer.decode(s.generated[: s.thinking_end]).count("Wait") >= s.extensions
         assert fmt.think_end_id not in s.generated[: s.thinking_end]
+
+
+def test_hf_ignore_appends_the_string_exactly_k_times(eager_stopper):
+    fmt, engine, prompts = eager_stopper
+    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.ignore, times=2), extend="Hmm", limit=400)
+    hmm = fmt.encode("Hmm")
+    assert any(s.extensions == 2 for s in states)
+    for s in states:
+        assert s.extensions == 2 or (s.extensions < 2 and s.hit_limit)
+        assert all(s.generated[o: o + len(hmm)] == hmm for o in s.extension_offsets)
 
 
 def test_hf_none_extension_appends_nothing(eager_stopper):

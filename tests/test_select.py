@@ -190,3 +190,38 @@ def test_token_counts_are_cached(tmp_path, tiny_model_dir):
     second = cached_token_counts(texts, tokenize, tmp_path / "c.sqlite")
     assert first == second == [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     assert sum(calls) == len(set(texts))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_local_pool_files_load_in_every_format(tmp_path, suffix):
+    rows = [{k: r[k] for k in ("id", "question", "answer", "trace", "domain")} for r in generate_pool(30, 0)]
+    frame, path = pd.DataFrame(rows), tmp_path / f"pool{suffix}"
+    {".parquet": lambda: frame.to_parquet(path), ".csv": lambda: frame.to_csv(path, index=False),
+     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[suffix]()
+    loaded = load_pool(PoolConfig(name="mine", sources=[PoolSource(path=str(path))]))
+    assert [(r["id"], r["question"], str(r["answer"])) for r in loaded] == [(r["id"], r["question"], r["answer"]) for r in rows]
+
+
+def test_model_classifier_asks_through_the_engine(tiny_model_dir):
+    from s1x.chat import S1Format
+    from s1x.config import ModelConfig
+    from s1x.domains import classification_prompt, classify_with_model
+    from s1x.engines import HFEngine
+    from s1x.models import load_model
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
+    domains = ["algebra", "geometry", "probability"]
+    questions = ["Solve for x: 2x = 4.", "What is the area of a unit square?"]
+    seen = []
+
+    def recording(requests):
+        seen.extend(requests)
+        return engine.generate(requests)
+
+    labels = classify_with_model(questions, domains, lambda t: fmt.encode(fmt.chat_prefix(t)), recording, tokenizer.decode)
+    assert len(labels) == 2 and set(labels) <= set(domains) | {"other"}
+    assert tokenizer.decode(seen[0].prompt_ids).endswith(classification_prompt(questions[0], domains) + "<|im_end|>\n<|im_start|>assistant\n")
+    scripted = classify_with_model(questions, domains, lambda t: [0], lambda rs: [tokenizer.encode(" 2")] + [tokenizer.encode("none")] * (len(rs) - 1), tokenizer.decode)
+    assert scripted == ["geometry", "other"]
