@@ -47,6 +47,7 @@ class BudgetMode(Enum):
     max = "max"
     min = "min"
     ignore = "ignore"
+    scale = "scale"
 
 
 class LoggerKind(Enum):
@@ -189,6 +190,7 @@ class BudgetConfig:
     mode: BudgetMode = MISSING
     tokens: Optional[int] = None  # N for max / min
     times: Optional[int] = None  # k for ignore: suppress the end of thinking k times
+    caps: list[int] = field(default_factory=list)  # the max caps of a scaling curve (scale)
 
     def __post_init__(self) -> None:
         if self.mode in (BudgetMode.max, BudgetMode.min):
@@ -196,6 +198,9 @@ class BudgetConfig:
                 self.tokens is not None and self.tokens > 0,
                 f"budget.tokens must be a positive number of thinking tokens for budget={self.mode.value}, got {self.tokens}",
             )
+        if self.mode is BudgetMode.scale:
+            _require(len(self.caps) > 0 and all(c > 0 for c in self.caps) and len(set(self.caps)) == len(self.caps),
+                     f"budget.caps must be distinct positive token caps for budget=scale, got {self.caps}")
         if self.mode is BudgetMode.ignore:
             _require(self.times is not None and self.times > 0,
                      f"budget.times must be a positive count for budget=ignore, got {self.times}")

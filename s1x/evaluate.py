@@ -13,9 +13,10 @@ from tqdm import tqdm
 from s1x.benchmarks import load_benchmark
 from s1x.budget import ForcingPolicy, SampleState, run_forcing
 from s1x.chat import S1Format
-from s1x.config import BudgetConfig, EvalConfig, ExtendConfig, ModelConfig
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.engines import HFEngine
 from s1x.grading import grade
+from s1x.metrics import BudgetRun, scaling_metrics
 from s1x.models import load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
@@ -44,13 +45,15 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str) -> list[dict]:
-    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each."""
-    tokenizer = fmt.tokenizer
-    prompts = [fmt.prompt(r["question"]) for r in rows]
+def _force(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[str], name: str) -> list[SampleState]:
     states = [SampleState(fmt.encode(p), policy) for p in prompts]
     with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
         run_forcing(engine.generate, states, on_round=lambda done: bar.update(done - bar.n))
+    return states
+
+
+def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[SampleState]) -> list[dict]:
+    tokenizer = fmt.tokenizer
     records = []
     for row, prompt, state in zip(rows, prompts, states):
         answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
@@ -66,6 +69,49 @@ def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: 
     return records
 
 
+def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str) -> list[dict]:
+    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each."""
+    prompts = [fmt.prompt(r["question"]) for r in rows]
+    return _records(fmt, rows, prompts, _force(fmt, engine, policy, prompts, name))
+
+
+def evaluate_caps(fmt: S1Format, engine: HFEngine, policies: dict[int, ForcingPolicy], rows: list[dict],
+                  name: str) -> dict[int, list[dict]]:
+    """Records at every max cap from one generation to the largest cap.
+
+    With greedy decoding a run capped at b is the largest run's first b thinking tokens plus a
+    forced answer; runs that ended thinking by themselves before b tokens are the same run. So each
+    smaller cap costs only its answer generation.
+    """
+    caps = sorted(policies)
+    prompts = [fmt.prompt(r["question"]) for r in rows]
+    longest = _force(fmt, engine, policies[caps[-1]], prompts, f"{name}@{caps[-1]}")
+    records = {caps[-1]: _records(fmt, rows, prompts, longest)}
+    for cap in caps[:-1]:
+        states = []
+        for full in longest:
+            if full.thinking_tokens < cap and not full.capped:
+                states.append(full)
+            else:
+                states.append(SampleState(full.prompt_ids, policies[cap], generated=full.generated[:cap],
+                                          thinking_tokens=cap, spent=cap, rounds=1))
+        run_forcing(engine.generate, states)
+        records[cap] = _records(fmt, rows, prompts, states)
+    return records
+
+
+def summarize(records: list[dict]) -> dict:
+    n_correct = sum(r["correct"] for r in records)
+    return {
+        "n": len(records), "accuracy": n_correct / len(records),
+        "accuracy_ci95": wilson_interval(n_correct, len(records)),
+        "mean_thinking_tokens": statistics.fmean(r["thinking_tokens"] for r in records),
+        "extensions": sum(r["extensions"] for r in records),
+        "capped": sum(r["capped"] for r in records),
+        "hit_limit": sum(r["hit_limit"] for r in records),
+    }
+
+
 def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -> tuple[S1Format, HFEngine]:
     tokenizer = load_tokenizer(model_path)
     fmt = S1Format(tokenizer, model_cfg)
@@ -77,7 +123,7 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
              model_path: str, out_dir: Path) -> dict:
     """Write <benchmark>.jsonl records and metrics.json into out_dir; return the metrics."""
     fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
-    policy = forcing_policy(fmt, eval_cfg, budget, extend)
+    policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
     metrics: dict = {"benchmarks": {}, "provenance": {
         "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
         "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
@@ -86,18 +132,21 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
         "python": platform.python_version(),
     }}
     for name in eval_cfg.benchmarks:
-        records = evaluate_rows(fmt, engine, policy, load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit], name)
-        with open(out_dir / f"{name}.jsonl", "w") as handle:
-            for record in records:
-                handle.write(json.dumps(record) + "\n")
-        n_correct = sum(r["correct"] for r in records)
-        metrics["benchmarks"][name] = {
-            "n": len(records), "accuracy": n_correct / len(records),
-            "accuracy_ci95": wilson_interval(n_correct, len(records)),
-            "mean_thinking_tokens": statistics.fmean(r["thinking_tokens"] for r in records),
-            "extensions": sum(r["extensions"] for r in records),
-            "capped": sum(r["capped"] for r in records),
-            "hit_limit": sum(r["hit_limit"] for r in records),
-        }
+        rows = load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit]
+        if budget.mode is BudgetMode.scale:
+            policies = {cap: forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.max, tokens=cap), extend)
+                        for cap in budget.caps}
+            by_cap = {f"{name}@{cap}": records for cap, records in evaluate_caps(fmt, engine, policies, rows, name).items()}
+        else:
+            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name)}
+        for label, records in by_cap.items():
+            with open(out_dir / f"{label}.jsonl", "w") as handle:
+                for record in records:
+                    handle.write(json.dumps(record) + "\n")
+            metrics["benchmarks"][label] = summarize(records)
+        if budget.mode is BudgetMode.scale:
+            runs = [BudgetRun(metrics["benchmarks"][f"{name}@{cap}"]["mean_thinking_tokens"],
+                              metrics["benchmarks"][f"{name}@{cap}"]["accuracy"], None, cap) for cap in budget.caps]
+            metrics.setdefault("scaling", {})[name] = scaling_metrics(runs)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

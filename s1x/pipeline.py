@@ -120,4 +120,5 @@ def _run_stages(cfg: Config, cell: dict) -> None:
         lambda out: evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, model_path, out),
         f"budget={cfg.budget.mode.value} extend={cfg.extend.name} on {','.join(cfg.eval.benchmarks)}", stages,
     )
-    cell["metrics"] = json.loads((results / "metrics.json").read_text())["benchmarks"]
+    metrics = json.loads((results / "metrics.json").read_text())
+    cell["metrics"], cell["scaling"] = metrics["benchmarks"], metrics.get("scaling", {})

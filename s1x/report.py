@@ -28,9 +28,12 @@ def collect_cells(sweep_dir: Path) -> list[dict]:
 
 def render_markdown(cells: list[dict]) -> str:
     benchmarks = sorted({name for cell in cells for name in cell.get("metrics", {})})
+    curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
     header = ["cell", "overrides", "status"]
     for name in benchmarks:
         header += [f"{name} accuracy (%)", f"{name} 95% CI", f"{name} thinking tokens"]
+    for name in curves:
+        header += [f"{name} Control (%)", f"{name} Scaling (%/1K tokens)", f"{name} Performance (%)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cell in cells:
         row = [cell["dir"], " ".join(cell["overrides"]) or "(defaults)", cell["status"]]
@@ -41,6 +44,13 @@ def render_markdown(cells: list[dict]) -> str:
             else:
                 low, high = m["accuracy_ci95"]
                 row += [f"{100 * m['accuracy']:.1f}", f"{100 * low:.1f}–{100 * high:.1f}", f"{m['mean_thinking_tokens']:.1f}"]
+        for name in curves:
+            c = cell.get("scaling", {}).get(name)
+            if c is None:
+                row += ["–", "–", "–"]
+            else:
+                slope = "–" if c["scaling"] is None else f"{100_000 * c['scaling']:.2f}"
+                row += [f"{100 * c['control']:.1f}", slope, f"{100 * c['performance']:.1f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -137,22 +137,38 @@ def _flat(row: dict) -> dict:
 
 
 def write_outputs(selected: Rows, candidates: Rows, manifest: dict, out_dir: Path) -> None:
-    """selection.jsonl (training input), manifest.json, and Parquet/CSV/SQLite/PNG for people."""
+    """selection.jsonl (training input), manifest.json, and Parquet/CSV/SQLite/PNG for people.
+
+    Exports go through pyarrow: pandas' CSV writer alone took 10 s on a 59K-row, 0.5 GB pool.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv
+    import pyarrow.parquet
 
     with open(out_dir / "selection.jsonl", "w") as handle:
         for row in selected:
             handle.write(json.dumps(row, sort_keys=True) + "\n")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    frame = pd.DataFrame([_flat(r) for r in selected])
-    frame.to_parquet(out_dir / "selection.parquet", index=False)
-    frame.to_csv(out_dir / "selection.csv", index=False)
+    flat = [_flat(r) for r in selected]
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    types = {c: _arrow_type(flat, c) for c in columns}
+    text_columns = [c for c in columns if types[c] == pa.string()]
+    for row in flat:
+        for c in text_columns:
+            if row.get(c) is not None:
+                row[c] = str(row[c])
+    table = pa.Table.from_pylist(flat, schema=pa.schema(list(types.items())))
+    pyarrow.parquet.write_table(table, out_dir / "selection.parquet")
+    pyarrow.csv.write_csv(table, out_dir / "selection.csv")
     with sqlite3.connect(out_dir / "selection.sqlite") as db:
-        frame.to_sql("selection", db, index=False)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        db.execute(f"CREATE TABLE selection ({quoted})")
+        db.executemany(f"INSERT INTO selection VALUES ({', '.join('?' * len(columns))})",
+                       ([row.get(c) for c in columns] for row in flat))
     figure, axis = plt.subplots(figsize=(7, 4))
     bins = 40
     axis.hist([r["trace_tokens"] for r in candidates], bins=bins, alpha=0.5, label=f"candidates ({len(candidates)})")
@@ -162,3 +178,17 @@ def write_outputs(selected: Rows, candidates: Rows, manifest: dict, out_dir: Pat
     figure.tight_layout()
     figure.savefig(out_dir / "trace_tokens.png", dpi=100)
     plt.close(figure)
+
+
+def _arrow_type(rows: list[dict], column: str):
+    """One Arrow type per column; columns mixing kinds (e.g. numbers and text) become text."""
+    import pyarrow as pa
+
+    kinds = {type(row[column]) for row in rows if row.get(column) is not None}
+    if kinds <= {bool}:
+        return pa.bool_()
+    if kinds <= {int}:
+        return pa.int64()
+    if kinds <= {int, float}:
+        return pa.float64()
+    return pa.string()

@@ -173,3 +173,35 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
             text = fmt.tokenizer.decode(s.generated[s.thinking_end: s.answer_begin])
             assert text == "\n<|im_start|>answer\nFinal Answer:"
     assert any(s.capped for s in states), "a random model rarely stops by itself: the cap must fire"
+
+
+@pytest.mark.parametrize("stopper", [False, True])
+def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, stopper: bool):
+    """One generation to the largest cap, branched, gives exactly the records of separate runs per cap."""
+    from s1x.evaluate import evaluate_caps, evaluate_rows
+
+    if stopper:
+        fmt, engine, _ = eager_stopper
+    else:
+        tokenizer = load_tokenizer(str(tiny_model_dir))
+        fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+        engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    eval_cfg = EvalConfig(max_thinking_tokens=60, max_answer_tokens=8)
+    policies = {cap: forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.max, tokens=cap), ExtendConfig(name="wait", string="Wait"))
+                for cap in (3, 7, 20, 60)}
+    calls = []
+    engine_generate = engine.generate
+
+    def counting(requests):
+        calls.append(len(requests))
+        return engine_generate(requests)
+
+    engine.generate = counting
+    branched = evaluate_caps(fmt, engine, policies, rows, "t")
+    branched_calls = list(calls)
+    separate = {cap: evaluate_rows(fmt, engine, policy, rows, "t") for cap, policy in policies.items()}
+    engine.generate = engine_generate
+    assert branched == separate
+    assert any(r["capped"] for r in branched[3]) and any(r["thinking_tokens"] < 20 for r in branched[20]) == stopper
+    assert len(branched_calls) < len(calls) - len(branched_calls)  # fewer engine rounds than separate runs

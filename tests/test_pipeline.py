@@ -93,3 +93,17 @@ def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Pat
     assert not solved & set(manifest["ids"])
     second = run_s1x([*args, "data.seed=1", f"hydra.run.dir={tmp_path}/run2"], cwd=ROOT)
     assert re.search(r"difficulty\s+reused", second.stderr + second.stdout)
+
+
+def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_s1x([*_tiny_args(tiny_model_dir, tmp_path), "train=none", "budget=scale", "budget.caps=[4,8,16]",
+             f"hydra.run.dir={run_dir}"], cwd=ROOT)
+    cell = json.loads((run_dir / "cell.json").read_text())
+    assert set(cell["metrics"]) == {"embedded@4", "embedded@8", "embedded@16"}
+    for cap in (4, 8, 16):
+        assert cell["metrics"][f"embedded@{cap}"]["mean_thinking_tokens"] <= cap
+    curve = cell["scaling"]["embedded"]
+    assert curve["control"] == 1.0 and curve["performance"] == max(m["accuracy"] for m in cell["metrics"].values())
+    report = (run_dir / "report.md").read_text()
+    assert "embedded@16 accuracy (%)" in report and "embedded Control (%)" in report

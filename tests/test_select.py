@@ -225,3 +225,12 @@ def test_model_classifier_asks_through_the_engine(tiny_model_dir):
     assert tokenizer.decode(seen[0].prompt_ids).endswith(classification_prompt(questions[0], domains) + "<|im_end|>\n<|im_start|>assistant\n")
     scripted = classify_with_model(questions, domains, lambda t: [0], lambda rs: [tokenizer.encode(" 2")] + [tokenizer.encode("none")] * (len(rs) - 1), tokenizer.decode)
     assert scripted == ["geometry", "other"]
+
+
+def test_exports_keep_columns_that_mix_numbers_and_text(tmp_path, count_tokens):
+    pool = generate_pool(20, 0)
+    for i, row in enumerate(pool):
+        row["level"] = i if i % 2 else f"Level {i}"
+    manifest, out = _run(tmp_path, pool, count_tokens, Strategy.random, 10)
+    frame = pd.read_parquet(out / "selection.parquet")
+    assert sorted(frame["level"]) == sorted(str(r["level"]) for r in pool if r["id"] in manifest["ids"])
