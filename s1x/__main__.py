@@ -26,8 +26,10 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    run_cell(typed, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices))
-    if hydra_cfg.mode is RunMode.RUN:
+    multirun = hydra_cfg.mode is RunMode.MULTIRUN
+    group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
+    run_cell(typed, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices), group)
+    if not multirun:
         path = write_report(run_dir)
         log.info("report   %s\n%s", path, path.read_text())
 

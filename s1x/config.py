@@ -218,6 +218,12 @@ class LoggerConfig:
     project: str = "s1x"
     entity: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        if self.kind is LoggerKind.wandb:
+            import importlib.util
+
+            _require(importlib.util.find_spec("wandb") is not None, "logger=wandb: the wandb package is not installed (pip install 's1x[wandb]')")
+
 
 @dataclass
 class Config:

@@ -19,6 +19,7 @@ from s1x.pool import load_pool
 from s1x.select import select
 from s1x.store import Store, stage_key
 from s1x.tokens import cached_token_counts
+from s1x.tracking import log_cell
 from s1x.train import train
 
 log = logging.getLogger("s1x")
@@ -43,8 +44,10 @@ def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     return determining
 
 
-def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str, str]) -> dict:
-    """Run every stage of one cell and write run_dir/cell.json (status, stage keys, metrics)."""
+def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str, str], group: str) -> dict:
+    """Run every stage of one cell and write run_dir/cell.json (status, stage keys, metrics).
+
+    `group` names the sweep (or the single run) in the experiment tracker."""
     cell: dict[str, Any] = {"overrides": overrides, "choices": choices, "status": "running", "stages": {}}
     cell_file = run_dir / CELL_FILE
     cell_file.write_text(json.dumps(cell, indent=2))
@@ -57,6 +60,7 @@ def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str
         raise
     finally:
         cell_file.write_text(json.dumps(cell, indent=2))
+        log_cell(cfg, cell, run_dir, group)
     return cell
 
 

@@ -43,11 +43,11 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run_s1x(args: list[str], cwd: Path, check: bool = True):
+def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
     """Run the real CLI in a subprocess, as a user would."""
     import subprocess
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     result = subprocess.run([sys.executable, "-m", "s1x", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"s1x {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")

@@ -107,3 +107,24 @@ def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Pa
     assert curve["control"] == 1.0 and curve["performance"] == max(m["accuracy"] for m in cell["metrics"].values())
     report = (run_dir / "report.md").read_text()
     assert "embedded@16 accuracy (%)" in report and "embedded Control (%)" in report
+
+
+def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: Path, tmp_path: Path):
+    from tests.wandb_log import offline_runs
+
+    sweep = tmp_path / "sweep"
+    env_args = [*_tiny_args(tiny_model_dir, tmp_path), "logger=wandb", f"hydra.sweep.dir={sweep}"]
+    run_s1x(["-m", "data=random,longest", *env_args], cwd=ROOT, env={"WANDB_MODE": "offline"})
+    runs = offline_runs(sweep)
+    assert len(runs) == 6  # 2 cells x (select, train, eval)
+    assert {r["group"] for r in runs} == {sweep.name}
+    assert sorted(r["job_type"] for r in runs) == ["eval", "eval", "select", "select", "train", "train"]
+    for cell in collect_cells(sweep):
+        cell_runs = [r for r in runs if r["dir"].relative_to(sweep).parts[0] == cell["dir"]]
+        assert len(cell_runs) == 3
+        assert {r["config"]["data.strategy"] for r in cell_runs} == {cell["choices"]["data"]}
+        evaluation = next(r for r in cell_runs if r["job_type"] == "eval")
+        assert evaluation["summary"]["embedded.accuracy"] == cell["metrics"]["embedded"]["accuracy"]
+        assert evaluation["config"]["store_key"] == cell["stages"]["eval"]["key"]
+        table = next(evaluation["dir"].glob("files/media/table/embedded/samples_*.table.json"))
+        assert len(json.loads(table.read_text())["data"]) == 4

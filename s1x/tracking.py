@@ -1,0 +1,62 @@
+"""W&B records: one run per cell and stage, grouped by sweep, job_type = the stage.
+
+Each run carries the flattened config, the stage's store key and whether it was reused, its
+summary numbers, and for evaluation a per-sample table per benchmark. Without an API key (or
+network) runs are written offline, for `wandb sync` later.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from s1x.config import Config, LoggerKind
+from s1x.store import _plain
+
+TABLE_COLUMNS = ["id", "thinking_tokens", "rounds", "extensions", "capped", "hit_limit", "extracted", "gold", "correct", "text"]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def stage_summary(stage: str, path: Path) -> dict[str, Any]:
+    if stage == "select":
+        m = json.loads((path / "manifest.json").read_text())
+        return {"size": m["size"], "candidates": m["candidates"], "domains": len(m["domains"]),
+                "trace_tokens_mean": m["trace_tokens"]["mean"], **flatten(m["filters"], "filtered.")}
+    if stage == "train":
+        s = json.loads((path / "train_stats.json").read_text())
+        return {k: v for k, v in s.items() if not isinstance(v, list)}
+    m = json.loads((path / "metrics.json").read_text())
+    summary = flatten({name: {k: v for k, v in values.items() if k != "accuracy_ci95"} for name, values in m["benchmarks"].items()})
+    return {**summary, **flatten(m.get("scaling", {}), "scaling.")}
+
+
+def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
+    """Record each stage the cell ran (or reused) as its own W&B run."""
+    if cfg.logger.kind is LoggerKind.none:
+        return
+    import wandb
+
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    config = flatten(_plain(cfg))
+    for stage, info in cell["stages"].items():
+        path = Path(info["path"])
+        run = wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, group=group, job_type=stage,
+                         name=f"{run_dir.name}-{stage}", dir=str(run_dir), mode=mode, reinit="create_new",
+                         config={**config, "overrides": " ".join(cell["overrides"]), "store_key": info["key"]})
+        run.summary.update({"reused": info["reused"], "seconds": info["seconds"], **stage_summary(stage, path)})
+        if stage == "eval":
+            for records_file in sorted(path.glob("*.jsonl")):
+                rows = [json.loads(line) for line in open(records_file)]
+                table = wandb.Table(columns=TABLE_COLUMNS, data=[[r[c] for c in TABLE_COLUMNS] for r in rows])
+                run.log({f"{records_file.stem}/samples": table})
+        run.finish()
