@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from s1x.config import register, to_config
-from s1x.pipeline import run_cell
+from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
 
 log = logging.getLogger("s1x")
@@ -22,13 +22,22 @@ OmegaConf.register_new_resolver("s1x.pid", lambda: os.getpid(), replace=True)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    typed = to_config(cfg)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     multirun = hydra_cfg.mode is RunMode.MULTIRUN
-    group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
-    run_cell(typed, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices), group)
+    overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
+    try:
+        typed = to_config(cfg)
+        (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
+        run_cell(typed, run_dir, overrides, choices, group)
+    except Exception as error:
+        if not multirun:
+            raise
+        # One failing cell must not stop a sweep: its error goes to its log and the report.
+        record_failure(run_dir, overrides, choices)
+        log.error("cell %s failed: %s: %s", run_dir.name, type(error).__name__, error)
+        return
     if not multirun:
         path = write_report(run_dir)
         log.info("report   %s\n%s", path, path.read_text())

@@ -34,8 +34,11 @@ class S1Format:
         messages = [{"role": "system", "content": self.markers.system_prompt}, {"role": "user", "content": question}]
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def prompt(self, question: str) -> str:
-        return self.chat_prefix(question) + self.markers.think_start
+    def prompt(self, question: str, instruction: str = "", think_prefix: str = "") -> str:
+        """The evaluation prompt; an instruction (a budget baseline) follows the question, and a
+        think prefix (token forcing) opens the thinking."""
+        user = f"{question}\n\n{instruction}" if instruction else question
+        return self.chat_prefix(user) + self.markers.think_start + think_prefix
 
     def completion(self, thinking: str, answer: str) -> str:
         m = self.markers

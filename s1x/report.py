@@ -26,6 +26,13 @@ def collect_cells(sweep_dir: Path) -> list[dict]:
     return cells
 
 
+def _status(cell: dict) -> str:
+    if cell["status"] != "failed":
+        return cell["status"]
+    last_line = cell.get("error", "").strip().splitlines()[-1:] or ["unknown error"]
+    return "failed: " + last_line[0][:160].replace("|", "/")
+
+
 def render_markdown(cells: list[dict]) -> str:
     benchmarks = sorted({name for cell in cells for name in cell.get("metrics", {})})
     curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
@@ -36,7 +43,7 @@ def render_markdown(cells: list[dict]) -> str:
         header += [f"{name} Control (%)", f"{name} Scaling (%/1K tokens)", f"{name} Performance (%)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cell in cells:
-        row = [cell["dir"], " ".join(cell["overrides"]) or "(defaults)", cell["status"]]
+        row = [cell["dir"], " ".join(cell["overrides"]) or "(defaults)", _status(cell)]
         for name in benchmarks:
             m = cell.get("metrics", {}).get(name)
             if m is None:
@@ -63,11 +70,19 @@ def write_report(sweep_dir: Path) -> Path:
 
 
 class ReportAtSweepEnd(Callback):
-    """The report stage of a multirun (configured in conf/config.yaml): one table over the sweep."""
+    """The report stage of a multirun (configured in conf/config.yaml): one table over the sweep.
+
+    Failed cells do not stop a sweep; once the report is written, they make it exit non-zero
+    (SystemExit: Hydra turns ordinary exceptions from callbacks into warnings).
+    """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
-        path = write_report(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        path = write_report(sweep_dir)
         logging.getLogger("s1x").info("report   %s\n%s", path, path.read_text())
+        failed = [c["dir"] for c in collect_cells(sweep_dir) if c["status"] == "failed"]
+        if failed:
+            raise SystemExit(f"{len(failed)} cell(s) failed ({', '.join(failed)}); see {path} and their logs")
 
 
 if __name__ == "__main__":

@@ -1,83 +1,218 @@
 """The train stage: supervised fine-tuning on a selection, loss on thinking + answer only.
 
-The transformers Trainer runs the loop (progress bar, schedule, mixed precision, and the
-DeepSpeed/FSDP integrations later issues use); s1x supplies the s1-format examples and their
-loss mask, so what is learned is decided here, not by a library's chat-template heuristics.
+The transformers Trainer runs the loop (schedule, mixed precision, checkpoints, DeepSpeed and
+FSDP); s1x supplies the s1-format examples and their loss mask, so what is learned is decided
+here, not by a library's chat-template heuristics. Every training process runs `fit`: the
+pipeline's own process for distributed=single, else the ranks torchrun starts with
+`python -m s1x.train JOB`. Checkpoints go to a work directory that outlives a killed attempt,
+so a rerun of the same stage resumes where the last checkpoint left off, in the same data order.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
-from transformers import Trainer, TrainingArguments
+from omegaconf import OmegaConf
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from s1x.chat import IGNORE_INDEX, S1Format
-from s1x.config import ModelConfig, TrainConfig
+from s1x.chat import S1Format
+from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
+from s1x.distributed import launch_command, start_deepspeed_comm, torch_env_from_slurm, trainer_options
+from s1x.lora import add_adapters, merge_adapter
 from s1x.models import load_model, load_tokenizer
+from s1x.packing import collator
 
-log = logging.getLogger(__name__)
-
-
-def pad_batch(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example; padded labels are ignored by the loss."""
-    width = max(len(e["input_ids"]) for e in examples)
-    def padded(key: str, fill: int) -> torch.Tensor:
-        return torch.tensor([e[key] + [fill] * (width - len(e[key])) for e in examples])
-    input_ids = padded("input_ids", pad_id)
-    attention_mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in examples])
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": padded("labels", IGNORE_INDEX)}
+log = logging.getLogger("s1x.train")  # also when run as __main__ by a launcher
+STATS_FILE = "train_stats.json"
+ADAPTER_DIR = "adapter"
+JOB_FILE, ROWS_FILE = "job.yaml", "rows.jsonl"
+# Dense bf16 peak per GPU, for model FLOPs utilization; other devices report tokens/s only.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
-def train(cfg: TrainConfig, model_cfg: ModelConfig, base_path: str, rows: list[dict], out_dir: Path) -> dict:
-    """Fine-tune the base model on `rows`; write the checkpoint and train_stats.json into out_dir."""
-    tokenizer = load_tokenizer(base_path)
-    model = load_model(base_path, model_cfg.dtype.value)
-    fmt = S1Format(tokenizer, model_cfg)
+@dataclass
+class TrainJob:
+    """What every training process needs; saved as YAML for the processes a launcher starts."""
+    train: TrainConfig
+    model: ModelConfig
+    distributed: DistributedConfig
+    base_path: str
+    out_dir: str
+    work_dir: str  # checkpoints, kept across killed attempts
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, dist_cfg: DistributedConfig, base_path: str, rows: list[dict],
+          out_dir: Path, work_dir: Path) -> dict:
+    """Fine-tune the base model on `rows`; write the checkpoint, tokenizer and train_stats.json into out_dir.
+
+    work_dir must survive a killed attempt (a rerun resumes from its checkpoints); it is removed
+    once out_dir is complete.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    job = TrainJob(cfg, model_cfg, dist_cfg, base_path, str(out_dir), str(work_dir))
+    if dist_cfg.strategy is DistributedStrategy.single:
+        fit(job, rows)
+    else:
+        _launch(job, rows)
+    if cfg.method is TrainMethod.lora:
+        merge_adapter(base_path, model_cfg.dtype.value, out_dir / ADAPTER_DIR, out_dir)
+    load_tokenizer(base_path).save_pretrained(out_dir)
+    shutil.rmtree(work_dir)
+    return json.loads((out_dir / STATS_FILE).read_text())
+
+
+def write_job(job: TrainJob, rows: list[dict]) -> Path:
+    """The job file every training process reads (`python -m s1x.train JOB`), its rows beside it."""
+    work_dir = Path(job.work_dir)
+    OmegaConf.save(OmegaConf.structured(job), work_dir / JOB_FILE)
+    (work_dir / ROWS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return work_dir / JOB_FILE
+
+
+def _launch(job: TrainJob, rows: list[dict]) -> None:
+    command = launch_command(job.distributed, write_job(job, rows))
+    log.info("train: %s", " ".join(command))
+    returncode = subprocess.run(command).returncode
+    if returncode != 0:
+        raise RuntimeError(f"training processes failed (exit {returncode}): {' '.join(command)}")
+
+
+def fit(job: TrainJob, rows: list[dict]) -> None:
+    """One training process: train, checkpoint every train.save_steps, save the result (rank 0 writes)."""
+    cfg, out_dir = job.train, Path(job.out_dir)
+    tokenizer = load_tokenizer(job.base_path)
+    examples, truncated = _examples(S1Format(tokenizer, job.model), rows, cfg.block_size)
+    processes = int(os.environ.get("WORLD_SIZE", 1))
+    # Checkpoints of one process layout: a ZeRO-3 checkpoint of 8 ranks cannot resume as 1 process.
+    run_dir = Path(job.work_dir) / f"{job.distributed.strategy.value}-x{processes}"
+    args = training_arguments(cfg, job.distributed, run_dir, processes)
+    # Under ZeRO-3, from_pretrained after the arguments and DeepSpeed's process group loads each rank's shard only.
+    start_deepspeed_comm(job.distributed)
+    model = load_model(job.base_path, job.model.dtype.value)
+    model.config.use_cache = False  # training needs no KV cache, and packed rows need its absence
+    if cfg.method is TrainMethod.lora:
+        set_seed(cfg.seed)  # the adapters' random initialization
+        model = add_adapters(model, cfg)
+    throughput = Throughput()
+    trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[throughput],
+                      data_collator=collator(cfg.packing, tokenizer.pad_token_id))
+    resume = last_complete_checkpoint(run_dir)
+    if resume is not None:
+        log.info("train: resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.save_model(str(out_dir / ADAPTER_DIR if cfg.method is TrainMethod.lora else out_dir))
+    if not trainer.is_world_process_zero():
+        return
+    parameters = sum(_numel(p) for p in model.parameters())
+    stats = {
+        "examples": len(examples), "truncated": truncated, "steps": result.global_step,
+        "train_loss": result.training_loss, "resumed_from_step": throughput.first_step,
+        "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
+        "parameters": parameters, "trainable_parameters": sum(_numel(p) for p in model.parameters() if p.requires_grad),
+        "processes": processes, **throughput.summary(parameters, processes, args.bf16),
+    }
+    (out_dir / STATS_FILE).write_text(json.dumps(stats, indent=2))
+
+
+def _examples(fmt: S1Format, rows: list[dict], block_size: int) -> tuple[list[dict], int]:
+    """s1-format training pairs cut to block_size, and how many were cut."""
     examples = [fmt.training_example(r["question"], r["trace"], r.get("attempt") or r["answer"]) for r in rows]
-    truncated = sum(len(e["input_ids"]) > cfg.block_size for e in examples)
+    truncated = sum(len(e["input_ids"]) > block_size for e in examples)
     if truncated:
         log.warning("train: %d of %d examples exceed train.block_size=%d and are truncated",
-                    truncated, len(examples), cfg.block_size)
-    examples = [{k: v[: cfg.block_size] for k, v in e.items()} for e in examples]
+                    truncated, len(examples), block_size)
+    return [{k: v[:block_size] for k, v in e.items()} for e in examples], truncated
 
-    use_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    args = TrainingArguments(
-        output_dir=str(out_dir / "trainer"),
+
+def training_arguments(cfg: TrainConfig, dist_cfg: DistributedConfig, run_dir: Path, processes: int) -> TrainingArguments:
+    """The s1 recipe as Trainer arguments; the global batch is split over processes and accumulation steps."""
+    if cfg.global_batch_size % (cfg.micro_batch_size * processes):
+        raise ConfigError(f"train.global_batch_size ({cfg.global_batch_size}) must be a multiple of train.micro_batch_size "
+                          f"({cfg.micro_batch_size}) x {processes} training processes")
+    return TrainingArguments(
+        output_dir=str(run_dir),
         num_train_epochs=cfg.epochs,
         learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.micro_batch_size,
-        gradient_accumulation_steps=cfg.global_batch_size // cfg.micro_batch_size,
+        gradient_accumulation_steps=cfg.global_batch_size // (cfg.micro_batch_size * processes),
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay,
         adam_beta1=cfg.adam_beta1,
         adam_beta2=cfg.adam_beta2,
-        bf16=use_bf16,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        use_cpu=not torch.cuda.is_available(),  # without it, DeepSpeed on a CPU counts 1 process, not WORLD_SIZE
         gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},  # works with frozen (LoRA) inputs
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,  # the newest may be half-written when killed; the one before it is whole
+        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",  # packed rows hold no padding
         report_to="none",
         seed=cfg.seed,
         data_seed=cfg.seed,
         remove_unused_columns=False,
+        **trainer_options(dist_cfg),
     )
-    trainer = Trainer(model=model, args=args, train_dataset=examples,
-                      data_collator=lambda batch: pad_batch(batch, tokenizer.pad_token_id))
-    start = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - start
-    trainer.save_model(str(out_dir))
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-    tokenizer.save_pretrained(out_dir)
-    tokens = sum(len(e["input_ids"]) for e in examples) * cfg.epochs
-    stats = {
-        "examples": len(examples), "truncated": truncated, "steps": result.global_step,
-        "train_loss": result.training_loss, "seconds": seconds, "tokens_per_second": tokens / seconds,
-        "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
-    }
-    (out_dir / "train_stats.json").write_text(json.dumps(stats, indent=2))
-    return stats
+
+
+def _numel(parameter: torch.nn.Parameter) -> int:
+    """Elements of a parameter, also when ZeRO-3 has partitioned it away from this rank."""
+    return getattr(parameter, "ds_numel", parameter.numel())
+
+
+def last_complete_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest checkpoint the Trainer finished writing (it writes trainer_state.json last)."""
+    done = [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+class Throughput(TrainerCallback):
+    """Tokens per second of this attempt (real tokens, padding excluded), logged with each loss."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start, self.first_step, self.first_tokens = time.perf_counter(), state.global_step, state.num_input_tokens_seen
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.seconds, self.tokens = time.perf_counter() - self.start, state.num_input_tokens_seen - self.first_tokens
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            rate = (state.num_input_tokens_seen - self.first_tokens) / (time.perf_counter() - self.start)
+            log.info("train: step %d/%d  loss %.4f  %.0f tokens/s", state.global_step, state.max_steps, logs["loss"], rate)
+
+    def summary(self, parameters: int, processes: int, bf16: bool) -> dict:
+        """tokens/s, and on a known GPU in bf16 the model FLOPs utilization (6 x parameters per token)."""
+        stats = {"seconds": self.seconds, "tokens": self.tokens, "tokens_per_second": self.tokens / self.seconds}
+        peak = next((flops for name, flops in PEAK_BF16_FLOPS.items()
+                     if bf16 and name in torch.cuda.get_device_name()), None) if torch.cuda.is_available() else None
+        if peak:
+            stats["mfu"] = 6 * parameters * stats["tokens_per_second"] / (peak * processes)
+        log.info("train: %d tokens in %.1f s: %.0f tokens/s%s", self.tokens, self.seconds, stats["tokens_per_second"],
+                 f", MFU {stats['mfu']:.1%}" if peak else "")
+        return stats
+
+
+def main(job_file: str) -> None:
+    """Entry of each training process a launcher starts; SLURM-started ranks map SLURM's variables first."""
+    if "RANK" not in os.environ and "SLURM_PROCID" in os.environ:
+        os.environ.update(torch_env_from_slurm(os.environ))
+    logging.basicConfig(level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
+                        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    job: TrainJob = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainJob), OmegaConf.load(job_file)))
+    rows = [json.loads(line) for line in open(Path(job.work_dir) / ROWS_FILE)]
+    fit(job, rows)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -205,3 +205,37 @@ def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, sto
     assert branched == separate
     assert any(r["capped"] for r in branched[3]) and any(r["thinking_tokens"] < 20 for r in branched[20]) == stopper
     assert len(branched_calls) < len(calls) - len(branched_calls)  # fewer engine rounds than separate runs
+
+
+def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_model_dir: Path):
+    from s1x.config import LengthClass
+    from s1x.evaluate import budget_instruction, evaluate_rows
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    assert budget_instruction(BudgetConfig(mode=BudgetMode.token_conditional, tokens=512)) == "Think for up to 512 tokens."
+    assert "8 steps" in budget_instruction(BudgetConfig(mode=BudgetMode.step_conditional, steps=8))
+    short, long = (budget_instruction(BudgetConfig(mode=BudgetMode.class_conditional, length_class=c)) for c in LengthClass)
+    assert short != long and short and long
+    engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
+    budget = BudgetConfig(mode=BudgetMode.token_conditional, tokens=16, think_prefix="Let me")
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=30, max_answer_tokens=4), budget, ExtendConfig(name="wait", string="Wait"))
+    records = evaluate_rows(fmt, engine, policy, [{"id": "0", "question": QUESTIONS[0], "answer": "5"}], "t", budget)
+    assert records[0]["prompt"].endswith("Compute 2 + 3.\n\nThink for up to 16 tokens.<|im_end|>\n<|im_start|>assistant\n<|im_start|>think\nLet me")
+    assert records[0]["extensions"] == 0 and not records[0]["capped"]
+
+
+def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
+    from s1x.evaluate import evaluate_rows
+
+    fmt, engine, prompts = eager_stopper
+    engine.temperature = 1.0
+    budget = BudgetConfig(mode=BudgetMode.rejection, tokens=30, max_attempts=6)
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=80, max_answer_tokens=4, temperature=1.0), budget,
+                            ExtendConfig(name="wait", string="Wait"))
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    records = evaluate_rows(fmt, engine, policy, rows, "t", budget)
+    for r in records:
+        assert r["thinking_tokens"] <= 30 or r["attempts"] == 6
+        assert 1 <= r["attempts"] <= 6
+    assert any(r["attempts"] > 1 for r in records) and any(r["thinking_tokens"] <= 30 for r in records)

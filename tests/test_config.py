@@ -12,7 +12,7 @@ from s1x.config import BudgetMode, ConfigError, Strategy, register, to_config
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 
 register()
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))  # both: test_experiments.py, test_sweep_slurm.py
 
 
 def _compose(*overrides: str):
@@ -39,6 +39,8 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path
         extra = [f"model.path={tiny_model_dir}"]
     if group == "budget" and name in ("max", "min"):
         extra = ["budget.tokens=64"]
+    if group == "budget" and name == "rejection":
+        extra = ["eval.temperature=0.7"]
     cfg = _compose(preset, *extra)
     typed = to_config(cfg)
     assert getattr(typed, group) is not None
@@ -54,6 +56,8 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path
         (["pool=local", "pool.sources=[{path: /nonexistent/pool.jsonl}]"], "pool.sources"),
         (["pool=local", "pool.sources=[{path: x.jsonl, adapter: nope}]"], "pool.sources: unknown adapter"),
         (["data.solved_at=0"], "data.solved_at"),
+        (["budget=rejection"], "budget=rejection resamples, so it needs eval.temperature"),
+        (["budget=step_conditional", "budget.steps=0"], "budget.steps"),
         (["+eval.benchmark_files.math500=/nonexistent.jsonl"], "eval.benchmark_files.math500"),
         (["model.path=/nonexistent/checkpoint"], "model.path"),
         (["eval.benchmarks=[nope]"], "eval.benchmarks"),

