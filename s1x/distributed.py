@@ -1,8 +1,8 @@
 """How training is spread over processes: the launch command, Trainer options, SLURM ranks.
 
 distributed=single trains in the pipeline's own process. deepspeed and fsdp start one process
-per GPU with torchrun (on a CPU too, over gloo), each running `python -m s1x.train JOB`; the
-Trainer's DeepSpeed and FSDP integrations do the sharding. When SLURM starts the ranks itself
+per GPU with torchrun, each running `python -m s1x.train JOB` (DeepSpeed also on a CPU, over
+gloo; accelerate runs FSDP on GPUs only); the Trainer's integrations do the sharding. When SLURM starts the ranks itself
 (`srun python -m s1x.train JOB`, one task per GPU across nodes), each rank maps its SLURM
 variables to the ones torch.distributed reads.
 """
@@ -18,8 +18,6 @@ import torch
 from s1x.config import DistributedConfig, DistributedStrategy
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "distributed"
-# Full shard, one FSDP unit per decoder layer (the model's _no_split_modules), as s1 trained.
-FSDP = "full_shard auto_wrap"
 
 
 def deepspeed_config_path(name_or_path: str) -> Path:
@@ -43,7 +41,7 @@ def trainer_options(cfg: DistributedConfig) -> dict[str, Any]:
     if cfg.strategy is DistributedStrategy.deepspeed:
         return {"deepspeed": str(deepspeed_config_path(cfg.deepspeed_config))}
     if cfg.strategy is DistributedStrategy.fsdp:
-        return {"fsdp": FSDP}
+        return {"fsdp": True}  # FSDP2, full shard, one unit per decoder layer (the model's _no_split_modules)
     return {}
 
 

