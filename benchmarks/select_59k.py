@@ -3,8 +3,10 @@
 No copy of s1's 59K pool exists offline. What stands in: 59,029 rows whose questions and traces
 are assembled from the real shared pool's sentences (../shared/data/pool), with trace lengths
 drawn from a log-normal matched to the pool's mean of ~3.6K tokens, 51 domains, and a
-base-model verdict per row. Token counts use SmolLM2's tokenizer (the embedded target) and
-are cached by text hash: the first (cold) pass tokenizes everything, later selections reuse it.
+base-model verdict per row. Every selection is decontaminated against the real MATH-500 and
+AIME24 questions (../shared/data), as the select stage does against the evaluated benchmarks.
+Token counts use SmolLM2's tokenizer (the embedded target) and are cached by text hash: the
+first (cold) pass tokenizes everything, later selections reuse it.
 
     .venv/bin/python benchmarks/select_59k.py
 Target: each strategy under 10 s with a warm token cache.
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from s1x.benchmarks import load_benchmark  # noqa: E402
 from s1x.config import DataConfig, ModelConfig, PoolConfig, PoolSource, Strategy  # noqa: E402
 from s1x.models import load_tokenizer, resolve_model_path  # noqa: E402
 from s1x.pool import load_pool  # noqa: E402
@@ -30,6 +33,8 @@ from s1x.tokens import cached_token_counts  # noqa: E402
 POOL_ROWS, SIZE, MEAN_TOKENS, DOMAINS = 59_029, 1_000, 3_600, 51
 CHARS_PER_TOKEN = 2.27  # measured: SmolLM2's tokenizer on these LaTeX-heavy solutions
 SHARED = ROOT.parent / "shared" / "data" / "pool"
+BENCHMARK_FILES = {"math500": ROOT.parent / "shared" / "data" / "math500" / "test.jsonl",
+                   "aime24": ROOT.parent / "shared" / "data" / "aime24" / "test.jsonl"}
 
 
 def synthetic_pool(seed: int = 0) -> list[dict]:
@@ -65,6 +70,7 @@ def main() -> None:
     # The token cache outlives the run, as the store's does: the first run pays the cold pass.
     cache = ROOT / ".s1x" / "cache" / "benchmark-select-59k-token-counts.sqlite"
     cold = not cache.exists()
+    benchmarks = {name: [r["question"] for r in load_benchmark(name, str(path))] for name, path in BENCHMARK_FILES.items()}
     with tempfile.TemporaryDirectory() as tmp:
 
         def count_tokens(texts: list[str]) -> list[int]:
@@ -78,7 +84,7 @@ def main() -> None:
             out = Path(tmp) / strategy.value
             out.mkdir()
             start = time.perf_counter()
-            manifest = select(DataConfig(strategy=strategy, size=SIZE, seed=0), pool, "synthetic-59k", {},
+            manifest = select(DataConfig(strategy=strategy, size=SIZE, seed=0), pool, "synthetic-59k", benchmarks,
                               count_tokens, lambda rows: [r["domain"] for r in rows], None, out)
             seconds = time.perf_counter() - start
             print(f"{strategy.value:8s} selected {manifest['size']:6d} in {seconds:5.1f}s "

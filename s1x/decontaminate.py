@@ -7,12 +7,15 @@ import re
 NGRAM = 8
 
 
+WORD = re.compile(r"[a-z0-9]+")
+
+
 def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
+    return WORD.findall(text.lower())
 
 
 def _ngrams(words: list[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + NGRAM]) for i in range(len(words) - NGRAM + 1)}
+    return set(zip(*(words[i:] for i in range(NGRAM))))
 
 
 def decontaminate(rows: list[dict], benchmarks: dict[str, list[str]]) -> tuple[list[dict], dict[str, int]]:

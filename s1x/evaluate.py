@@ -16,7 +16,7 @@ from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, Engine, EvalConfig, ExtendConfig, LengthClass, ModelConfig
 from s1x.engines import HFEngine
 from s1x.grading import grade
-from s1x.metrics import BudgetRun, scaling_metrics
+from s1x.metrics import BudgetRun, majority_voting, scaling_metrics
 from s1x.models import load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
@@ -98,27 +98,42 @@ def budget_instruction(budget: BudgetConfig) -> str:
 
 
 def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str,
-                  budget: BudgetConfig | None = None) -> list[dict]:
-    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record each.
+                  budget: BudgetConfig | None = None, samples: int = 1) -> list[dict]:
+    """Budget-forced generation and grading of benchmark rows (id, question, answer): one record
+    per row and sample, sample by sample, each sample drawn with its own seeds.
 
     budget=rejection resamples every sample whose thinking exceeds budget.tokens, up to
     budget.max_attempts draws, keeping the last draw when none fits.
     """
     instruction, prefix = (budget_instruction(budget), budget.think_prefix) if budget else ("", "")
     prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
+    draws = budget.max_attempts if budget is not None and budget.mode is BudgetMode.rejection else 1
+    base_seed, records = engine.seed, []
+    try:
+        for sample in range(samples):
+            label = name if samples == 1 else f"{name} sample {sample + 1}/{samples}"
+            states, attempts = _draw(fmt, engine, policy, prompts, label, budget, base_seed + sample * draws)
+            records += [{**record, "sample": sample} for record in _records(fmt, rows, prompts, states, attempts)]
+    finally:
+        engine.seed = base_seed
+    return records
+
+
+def _draw(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[str], name: str,
+          budget: BudgetConfig | None, seed: int) -> tuple[list[SampleState], list[int]]:
+    """One sample per prompt (seeds seed, seed + 1, ... for rejection's redraws) and its draw count."""
+    engine.seed = seed
     states = _force(fmt, engine, policy, prompts, name)
-    attempts = [1] * len(rows)
+    attempts = [1] * len(prompts)
     if budget is not None and budget.mode is BudgetMode.rejection:
-        base_seed = engine.seed
         for attempt in range(2, budget.max_attempts + 1):
             redo = [i for i, state in enumerate(states) if state.thinking_tokens > budget.tokens]
             if not redo:
                 break
-            engine.seed = base_seed + attempt
+            engine.seed = seed + attempt - 1
             for i, state in zip(redo, _force(fmt, engine, policy, [prompts[i] for i in redo], f"{name} draw {attempt}")):
                 states[i], attempts[i] = state, attempt
-        engine.seed = base_seed
-    return _records(fmt, rows, prompts, states, attempts)
+    return states, attempts
 
 
 def evaluate_caps(fmt: S1Format, engine: HFEngine, policies: dict[int, ForcingPolicy], rows: list[dict],
@@ -193,12 +208,14 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
                         for cap in budget.caps}
             by_cap = {f"{name}@{cap}": records for cap, records in evaluate_caps(fmt, engine, policies, rows, name).items()}
         else:
-            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget)}
+            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
         for label, records in by_cap.items():
             with open(out_dir / f"{label}.jsonl", "w") as handle:
                 for record in records:
                     handle.write(json.dumps(record) + "\n")
             metrics["benchmarks"][label] = summarize(records)
+            if eval_cfg.samples > 1:
+                metrics["benchmarks"][label]["majority"] = majority_voting(records)
         if budget.mode is BudgetMode.scale:
             runs = [BudgetRun(metrics["benchmarks"][f"{name}@{cap}"]["mean_thinking_tokens"],
                               metrics["benchmarks"][f"{name}@{cap}"]["accuracy"], None, cap) for cap in budget.caps]

@@ -17,6 +17,9 @@ FIGURE_REFERENCE = re.compile(
     r"(\[asy\]|\bin the (figure|diagram|image|picture|graph) (below|above|shown)|\b(figure|diagram|image|picture) "
     r"(below|above)\b|\bshown (below|above|in the (figure|diagram))|\bthe (following|adjoining|accompanying) "
     r"(figure|diagram|graph|picture)|\bsee (the )?(figure|diagram)|<image>|!\[)", re.IGNORECASE)
+# Every FIGURE_REFERENCE match contains one of these: a substring pre-check spares the regex
+# (which tries each alternative at every position) on the questions that cannot match.
+FIGURE_WORDS = ("figure", "diagram", "image", "picture", "graph", "[asy]", "![")
 MIN_TRACE_CHARS = 20
 CONCLUSION_CHARS = 2000  # a finished trace states its answer near the end
 
@@ -36,15 +39,23 @@ def _normal(text: str) -> str:
 
 
 def _api_error(row: dict) -> bool:
-    text = (str(row["trace"]) + "\n" + str(row.get("attempt") or "")).lower()
+    return any(_has_api_error(str(text).lower()) for text in (row["trace"], row.get("attempt") or ""))
+
+
+def _has_api_error(text: str) -> bool:
     return any(phrase in text for phrase in API_ERROR_PHRASES) or ("error code" in text and bool(ERROR_CODE.search(text)))
+
+
+def _refers_to_figure(question: str) -> bool:
+    lowered = question.lower()
+    return any(word in lowered for word in FIGURE_WORDS) and bool(FIGURE_REFERENCE.search(question))
 
 
 RULES: dict[str, Callable[[dict], bool]] = {
     "missing_trace": lambda r: _blank(r.get("trace")) or len(str(r["trace"]).strip()) < MIN_TRACE_CHARS,
     "missing_answer": lambda r: _blank(r.get("answer")),
     "api_error": _api_error,
-    "figure_reference": lambda r: bool(FIGURE_REFERENCE.search(str(r["question"]))),
+    "figure_reference": lambda r: _refers_to_figure(str(r["question"])),
     "unbalanced_braces": lambda r: str(r["question"]).count("{") != str(r["question"]).count("}"),
     "replacement_character": lambda r: "\ufffd" in str(r["question"]) + str(r["trace"]),
     # A trace whose conclusion never reaches the reference answer is cut off or wrong.

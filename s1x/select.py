@@ -11,6 +11,7 @@ import json
 import random
 import sqlite3
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -132,63 +133,78 @@ def _manifest(cfg: DataConfig, pool: Rows, candidates: Rows, selected: Rows, fil
     }
 
 
-def _flat(row: dict) -> dict:
-    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
-
-
 def write_outputs(selected: Rows, candidates: Rows, manifest: dict, out_dir: Path) -> None:
     """selection.jsonl (training input), manifest.json, and Parquet/CSV/SQLite/PNG for people.
 
-    Exports go through pyarrow: pandas' CSV writer alone took 10 s on a 59K-row, 0.5 GB pool.
+    The table is built column by column through pyarrow and the five files are written from
+    threads at once (pyarrow and sqlite release the GIL): for `full` on a 59K-row, 0.5 GB pool,
+    row-wise pandas took 10 s for the CSV alone.
     """
+    import pyarrow as pa
+
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    names = list(dict.fromkeys(key for row in selected for key in row))
+    columns = dict(_typed_column(name, [row.get(name) for row in selected]) for name in names)
+    table = pa.table({name: pa.array(values, arrow_type) for name, (arrow_type, values) in columns.items()})
+    writers = [lambda: _write_jsonl(selected, out_dir / "selection.jsonl"),
+               lambda: _write_parquet(table, out_dir / "selection.parquet"),
+               lambda: _write_csv(table, out_dir / "selection.csv"),
+               lambda: _write_sqlite({name: values for name, (_, values) in columns.items()}, out_dir / "selection.sqlite"),
+               lambda: _plot_lengths(selected, candidates, manifest["strategy"], out_dir / "trace_tokens.png")]
+    with ThreadPoolExecutor(len(writers)) as pool:
+        for future in [pool.submit(write) for write in writers]:
+            future.result()
+
+
+def _write_jsonl(rows: Rows, path: Path) -> None:
+    with open(path, "w") as handle:
+        handle.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+def _write_parquet(table, path: Path) -> None:
+    import pyarrow.parquet
+
+    pyarrow.parquet.write_table(table, path)
+
+
+def _write_csv(table, path: Path) -> None:
+    import pyarrow.csv
+
+    pyarrow.csv.write_csv(table, path)
+
+
+def _write_sqlite(columns: dict[str, list], path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        quoted = ", ".join(f'"{name}"' for name in columns)
+        db.execute(f"CREATE TABLE selection ({quoted})")
+        db.executemany(f"INSERT INTO selection VALUES ({', '.join('?' * len(columns))})", zip(*columns.values()))
+
+
+def _plot_lengths(selected: Rows, candidates: Rows, strategy: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pyarrow as pa
-    import pyarrow.csv
-    import pyarrow.parquet
+    from matplotlib.figure import Figure  # not pyplot: its global state is not thread-safe
 
-    with open(out_dir / "selection.jsonl", "w") as handle:
-        for row in selected:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    flat = [_flat(r) for r in selected]
-    columns = list(dict.fromkeys(key for row in flat for key in row))
-    types = {c: _arrow_type(flat, c) for c in columns}
-    text_columns = [c for c in columns if types[c] == pa.string()]
-    for row in flat:
-        for c in text_columns:
-            if row.get(c) is not None:
-                row[c] = str(row[c])
-    table = pa.Table.from_pylist(flat, schema=pa.schema(list(types.items())))
-    pyarrow.parquet.write_table(table, out_dir / "selection.parquet")
-    pyarrow.csv.write_csv(table, out_dir / "selection.csv")
-    with sqlite3.connect(out_dir / "selection.sqlite") as db:
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        db.execute(f"CREATE TABLE selection ({quoted})")
-        db.executemany(f"INSERT INTO selection VALUES ({', '.join('?' * len(columns))})",
-                       ([row.get(c) for c in columns] for row in flat))
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    axis = figure.subplots()
     bins = 40
     axis.hist([r["trace_tokens"] for r in candidates], bins=bins, alpha=0.5, label=f"candidates ({len(candidates)})")
     axis.hist([r["trace_tokens"] for r in selected], bins=bins, alpha=0.7, label=f"selected ({len(selected)})")
-    axis.set(xlabel="trace tokens", ylabel="rows", title=f"{manifest['strategy']}: trace length")
+    axis.set(xlabel="trace tokens", ylabel="rows", title=f"{strategy}: trace length")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(out_dir / "trace_tokens.png", dpi=100)
-    plt.close(figure)
+    figure.savefig(path, dpi=100)
 
 
-def _arrow_type(rows: list[dict], column: str):
-    """One Arrow type per column; columns mixing kinds (e.g. numbers and text) become text."""
+def _typed_column(name: str, values: list) -> tuple[str, tuple]:
+    """(name, (Arrow type, values)): lists and dicts as JSON text; columns mixing kinds (e.g. numbers
+    and text) as text, so every export has one type per column."""
     import pyarrow as pa
 
-    kinds = {type(row[column]) for row in rows if row.get(column) is not None}
-    if kinds <= {bool}:
-        return pa.bool_()
-    if kinds <= {int}:
-        return pa.int64()
-    if kinds <= {int, float}:
-        return pa.float64()
-    return pa.string()
+    kinds = {type(v) for v in values if v is not None}
+    for arrow_type, allowed in ((pa.bool_(), {bool}), (pa.int64(), {int}), (pa.float64(), {int, float}), (pa.string(), {str})):
+        if kinds <= allowed:
+            return name, (arrow_type, values)
+    return name, (pa.string(), [None if v is None else json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+                                for v in values])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from s1x.evaluate import wilson_interval
-from s1x.metrics import BudgetRun, control, majority_vote, performance, scaling, scaling_metrics
+from s1x.metrics import BudgetRun, control, majority_vote, majority_voting, performance, scaling, scaling_metrics, vote_sizes
 
 
 def test_budget_forcing_like_curve():
@@ -46,3 +46,26 @@ def test_wilson_interval():
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
     low, high = wilson_interval(50, 100)
     assert (low, high) == (pytest.approx(0.4038, abs=1e-4), pytest.approx(0.5962, abs=1e-4))
+
+
+def test_vote_sizes_double_up_to_the_sample_count():
+    assert vote_sizes(1) == [1]
+    assert vote_sizes(8) == [1, 2, 4, 8]
+    assert vote_sizes(6) == [1, 2, 4, 6]
+
+
+def _record(qid: str, sample: int, extracted: str, gold: str, tokens: int) -> dict:
+    return {"id": qid, "sample": sample, "extracted": extracted, "correct": extracted == gold, "thinking_tokens": tokens}
+
+
+def test_majority_voting_over_the_first_k_samples():
+    # Question a (gold 3): samples 5, 3, 3, 3. Question b (gold 7): samples 7, 1, 1, "" (no answer).
+    records = [_record("a", i, x, "3", 100) for i, x in enumerate(["5", "3", "3", "3"])]
+    records += [_record("b", i, x, "7", 200) for i, x in enumerate(["7", "1", "1", ""])]
+    curve = majority_voting(list(reversed(records)))  # record order does not matter, the sample index does
+    # k=1: a votes 5 (wrong), b votes 7 (right). k=2: a ties 5/3 -> 5 (first seen), b ties 7/1 -> 7.
+    # k=4: a votes 3 (right), b votes 1 (wrong; the empty answer never votes).
+    assert {k: v["accuracy"] for k, v in curve.items()} == {"1": 0.5, "2": 0.5, "4": 0.5}
+    assert curve["1"]["thinking_tokens"] == 150 and curve["4"]["thinking_tokens"] == 600
+    fixed = [_record("a", i, x, "3", 100) for i, x in enumerate(["5", "3", "3", "3"])]
+    assert {k: v["accuracy"] for k, v in majority_voting(fixed).items()} == {"1": 0.0, "2": 0.0, "4": 1.0}
