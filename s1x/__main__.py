@@ -22,6 +22,8 @@ OmegaConf.register_new_resolver("s1x.pid", lambda: os.getpid(), replace=True)
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    if int(os.environ.get("SLURM_PROCID", "0")) > 0:
+        return  # another node of a multi-node cell: the cell runs on task 0, whose training step spans all nodes
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode is RunMode.MULTIRUN

@@ -1,13 +1,14 @@
 """How training is spread over processes: the launch command, Trainer options, SLURM ranks.
 
 distributed=single trains in the pipeline's own process. deepspeed and fsdp start one process
-per GPU with torchrun, each running `python -m s1x.train JOB` (DeepSpeed also on a CPU, over
-gloo; accelerate runs FSDP on GPUs only); the Trainer's integrations do the sharding. When SLURM starts the ranks itself
-(`srun python -m s1x.train JOB`, one task per GPU across nodes), each rank maps its SLURM
-variables to the ones torch.distributed reads.
+per GPU, each running `python -m s1x.train JOB` (DeepSpeed also on a CPU, over gloo; accelerate
+runs FSDP on GPUs only); the Trainer's integrations do the sharding. Outside SLURM torchrun
+starts them on this node. Inside a SLURM job an srun step starts them on every node of the job,
+and each rank maps its SLURM variables to the ones torch.distributed reads.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -30,9 +31,22 @@ def processes_per_node(cfg: DistributedConfig) -> int:
     return cfg.processes_per_node or max(torch.cuda.device_count(), 1)
 
 
-def launch_command(cfg: DistributedConfig, job_file: Path) -> list[str]:
-    """torchrun on this node, one training process per GPU, each running the job file."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes_per_node(cfg)}",
+def launch_command(cfg: DistributedConfig, job_file: Path, env: Mapping[str, str] = os.environ) -> list[str]:
+    """One training process per GPU, each running the job file: inside a SLURM job, an srun step
+    over every node of the job (the paper's 2 x 8 H100 is hydra.launcher.nodes=2); elsewhere,
+    torchrun on this node.
+
+    The step overlaps the cell's own step, which holds the allocation while it waits for training.
+    """
+    per_node = processes_per_node(cfg)
+    if "SLURM_JOB_ID" in env:
+        # Explicit counts: srun would otherwise take the cell step's own (SLURM_NTASKS, SLURM_CPUS_PER_TASK).
+        nodes = int(env["SLURM_JOB_NUM_NODES"])
+        cpus = max(1, int(env.get("SLURM_CPUS_ON_NODE", per_node)) // per_node)
+        return ["srun", "--overlap", "--kill-on-bad-exit=1", f"--nodes={nodes}", f"--ntasks={nodes * per_node}",
+                f"--ntasks-per-node={per_node}", f"--cpus-per-task={cpus}",
+                sys.executable, "-m", "s1x.train", str(job_file)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={per_node}",
             "-m", "s1x.train", str(job_file)]
 
 

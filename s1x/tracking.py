@@ -1,7 +1,8 @@
 """W&B records: one run per cell and stage, grouped by sweep, job_type = the stage.
 
 Each run carries the flattened config, the stage's store key and whether it was reused, its
-summary numbers, and for evaluation a per-sample table per benchmark. Without an API key (or
+summary numbers, and for evaluation a per-sample table per benchmark. The report stage adds
+one run (job_type "report") to the group with the report's table and plots. Without an API key (or
 network) runs are written offline, for `wandb sync` later.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from s1x.config import Config, LoggerKind
+from s1x.config import Config, LoggerConfig, LoggerKind
 from s1x.store import _plain
 
 TABLE_COLUMNS = ["id", "thinking_tokens", "rounds", "extensions", "capped", "hit_limit", "extracted", "gold", "correct", "text"]
@@ -40,13 +41,17 @@ def stage_summary(stage: str, path: Path) -> dict[str, Any]:
     return {**summary, **flatten(m.get("scaling", {}), "scaling.")}
 
 
+def _mode() -> str:
+    return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+
+
 def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
     """Record each stage the cell ran (or reused) as its own W&B run."""
     if cfg.logger.kind is LoggerKind.none:
         return
     import wandb
 
-    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    mode = _mode()
     config = flatten(_plain(cfg))
     for stage, info in cell["stages"].items():
         path = Path(info["path"])
@@ -60,3 +65,15 @@ def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
                 table = wandb.Table(columns=TABLE_COLUMNS, data=[[r[c] for c in TABLE_COLUMNS] for r in rows])
                 run.log({f"{records_file.stem}/samples": table})
         run.finish()
+
+
+def log_report(logger: LoggerConfig, group: str, report_dir: Path, columns: list[str], rows: list[list],
+               images: list[Path]) -> None:
+    """The report stage's run, beside its cells' runs in their group: the table and the plots."""
+    import wandb
+
+    run = wandb.init(project=logger.project, entity=logger.entity, group=group, job_type="report",
+                     name=f"{group}-report", dir=str(report_dir), mode=_mode(), reinit="create_new")
+    run.log({"report": wandb.Table(columns=columns, data=rows),
+             **{path.stem: wandb.Image(str(path)) for path in images}})
+    run.finish()

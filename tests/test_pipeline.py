@@ -116,9 +116,9 @@ def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: 
     env_args = [*_tiny_args(tiny_model_dir, tmp_path), "logger=wandb", f"hydra.sweep.dir={sweep}"]
     run_s1x(["-m", "data=random,longest", *env_args], cwd=ROOT, env={"WANDB_MODE": "offline"})
     runs = offline_runs(sweep)
-    assert len(runs) == 6  # 2 cells x (select, train, eval)
+    assert len(runs) == 7  # 2 cells x (select, train, eval), and the report
     assert {r["group"] for r in runs} == {sweep.name}
-    assert sorted(r["job_type"] for r in runs) == ["eval", "eval", "select", "select", "train", "train"]
+    assert sorted(r["job_type"] for r in runs) == ["eval", "eval", "report", "select", "select", "train", "train"]
     for cell in collect_cells(sweep):
         cell_runs = [r for r in runs if r["dir"].relative_to(sweep).parts[0] == cell["dir"]]
         assert len(cell_runs) == 3

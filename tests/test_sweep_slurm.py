@@ -39,7 +39,7 @@ def test_grid_runs_as_slurm_jobs_training_once_per_selection(tiny_model_dir: Pat
     rows = [line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| ") and "| done |" in line]
     assert len(rows) == 4
     runs = offline_runs(sweep)
-    assert len(runs) == 12 and {r["group"] for r in runs} == {sweep.name}
+    assert len(runs) == 13 and {r["group"] for r in runs} == {sweep.name}  # 4 cells x 3 stages, and the report
 
     again = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/again"], cwd=ROOT, env={"WANDB_MODE": "offline"})
     assert "plan: 4 cells, 4 already in the store, 0 to submit" in again.stdout + again.stderr

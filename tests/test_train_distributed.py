@@ -105,15 +105,31 @@ def test_expand_nodelist():
     assert expand_nodelist("a[8-11]-ib,b[1,3]") == ["a8-ib", "a9-ib", "a10-ib", "a11-ib", "b1", "b3"]
 
 
+def test_launch_inside_slurm_spans_every_node_of_the_job(tmp_path: Path):
+    from s1x.distributed import launch_command
+
+    dist = DistributedConfig(strategy=DistributedStrategy.deepspeed, processes_per_node=8, deepspeed_config="zero3.json")
+    slurm_job = {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_ON_NODE": "64", "SLURM_NTASKS": "2"}
+    command = launch_command(dist, tmp_path / "job.yaml", slurm_job)
+    assert command[:7] == ["srun", "--overlap", "--kill-on-bad-exit=1", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8",
+                           "--cpus-per-task=8"]
+    assert command[-3:] == ["-m", "s1x.train", str(tmp_path / "job.yaml")]
+    assert "--standalone" in launch_command(dist, tmp_path / "job.yaml", {})
+
+
 @pytest.mark.skipif(shutil.which("srun") is None, reason="no SLURM here; .ci/slurm-up starts the CI cluster")
-def test_srun_started_ranks_train_with_zero3(tiny_model_dir: Path, tmp_path: Path, one_process: Path):
-    out, work = tmp_path / "out", tmp_path / "work"
-    out.mkdir()
-    work.mkdir()
-    dist = DistributedConfig(strategy=DistributedStrategy.deepspeed, processes_per_node=2, deepspeed_config="zero3.json")
-    job = write_job(TrainJob(CFG, ModelConfig(name="tiny", path=str(tiny_model_dir)), dist, str(tiny_model_dir),
-                             str(out), str(work)), ROWS)
-    result = subprocess.run(["srun", "--ntasks=2", sys.executable, "-m", "s1x.train", str(job)], cwd=ROOT,
+def test_training_inside_a_slurm_job_runs_its_ranks_as_an_srun_step(tiny_model_dir: Path, tmp_path: Path,
+                                                                    one_process: Path):
+    """The train stage as a SLURM cell runs it: inside a job, its 2 ZeRO-3 ranks start as an srun step."""
+    script = (f"import logging, sys; sys.path.insert(0, {str(ROOT)!r}); logging.basicConfig(level=logging.INFO)\n"
+              "from pathlib import Path\n"
+              "from s1x.config import DistributedConfig, DistributedStrategy\n"
+              "from tests.test_train import run_train\n"
+              "from tests.test_train_distributed import CFG\n"
+              "dist = DistributedConfig(strategy=DistributedStrategy.deepspeed, processes_per_node=2, deepspeed_config='zero3.json')\n"
+              f"run_train(Path({str(tiny_model_dir)!r}), Path({str(tmp_path / 'out')!r}), CFG, dist)\n")
+    result = subprocess.run(["srun", "--ntasks=1", "--cpus-per-task=2", sys.executable, "-c", script], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    assert_same_training(out, one_process)
+    assert "srun --overlap --kill-on-bad-exit=1 --nodes=1 --ntasks=2 --ntasks-per-node=2 --cpus-per-task=1" in result.stderr
+    assert_same_training(tmp_path / "out", one_process)

@@ -1,0 +1,208 @@
+"""The report stage on hand-built cells: CSV values, the LaTeX table, plots, failed and missing cells, W&B."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from omegaconf import OmegaConf
+
+from s1x.evaluate import wilson_interval
+from s1x.metrics import BudgetRun, scaling_metrics
+from s1x.report import ReportAtSweepEnd, build_table, collect_cells, scaling_panels, write_report
+from tests.conftest import ROOT
+
+OOM = ("Traceback (most recent call last):\n  File \"/work/main/s1x/pipeline.py\", line 56, in run_cell\n"
+       "    _run_stages(cfg, cell)\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB | 50% free\n")
+
+
+def _metrics(correct: int, n: int, tokens: float) -> dict:
+    """A benchmark's entry as evaluate's summarize writes it."""
+    return {"n": n, "accuracy": correct / n, "accuracy_ci95": list(wilson_interval(correct, n)),
+            "mean_thinking_tokens": tokens, "mean_thinking_steps": 3.0, "mean_attempts": 1.0,
+            "extensions": 0, "capped": 2, "hit_limit": 0}
+
+
+def _scale_metrics(points: dict[str, dict[int, tuple[int, float]]]) -> tuple[dict, dict]:
+    """metrics and scaling of a budget=scale cell: benchmark -> cap -> (correct of 8, mean thinking tokens)."""
+    metrics = {f"{name}@{cap}": _metrics(correct, 8, tokens) for name, caps in points.items()
+               for cap, (correct, tokens) in caps.items()}
+    curves = {name: scaling_metrics([BudgetRun(tokens, correct / 8, None, cap) for cap, (correct, tokens) in caps.items()])
+              for name, caps in points.items()}
+    return metrics, curves
+
+
+def _write_cell(sweep: Path, num: int, overrides: list[str], **cell: object) -> None:
+    cell_dir = sweep / str(num)
+    (cell_dir / ".hydra").mkdir(parents=True)
+    (cell_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
+    if cell:
+        (cell_dir / "cell.json").write_text(json.dumps({"overrides": overrides, "choices": {}, "stages": {}, **cell}))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """A test-time methods sweep: max and token-conditional at 64 and 128 tokens, a scaling curve,
+    a cell that ran out of memory and one whose job died before writing cell.json."""
+    sweep = tmp_path / "2025-01-31_12-00-00_4242"
+    done = {"status": "done"}
+    _write_cell(sweep, 0, ["model=tiny", "budget=max", "budget.tokens=64"], **done,
+                metrics={"embedded": _metrics(4, 8, 60.4), "math500": _metrics(2, 8, 63.0)})
+    _write_cell(sweep, 1, ["model=tiny", "budget=max", "budget.tokens=128"], **done,
+                metrics={"embedded": _metrics(5, 8, 101.5), "math500": _metrics(3, 8, 120.0)})
+    _write_cell(sweep, 2, ["model=tiny", "budget=token_conditional", "budget.tokens=64"], **done,
+                metrics={"embedded": _metrics(3, 8, 88.0), "math500": _metrics(2, 8, 91.5)})
+    _write_cell(sweep, 3, ["model=tiny", "budget=token_conditional", "budget.tokens=128"], status="failed", error=OOM)
+    metrics, curves = _scale_metrics({"embedded": {32: (2, 30.1), 64: (4, 55.7), 128: (5, 97.3)},
+                                      "math500": {32: (1, 31.9), 64: (2, 60.2), 128: (3, 110.6)}})
+    _write_cell(sweep, 4, ["model=tiny", "budget=scale", "budget.caps=[32,64,128]"], **done, metrics=metrics, scaling=curves)
+    _write_cell(sweep, 5, ["model=tiny", "budget=ignore", "budget.times=2"])  # no cell.json: missing
+    return sweep
+
+
+def _csv(sweep: Path) -> dict[str, dict[str, str]]:
+    with open(sweep / "report.csv") as handle:
+        return {row["cell"]: row for row in csv.DictReader(handle)}
+
+
+def _tex_rows(sweep: Path) -> list[list[str]]:
+    """The body of report.tex: the cells of each row between \\midrule and \\bottomrule."""
+    tex = (sweep / "report.tex").read_text()
+    body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0]
+    return [line.removesuffix(" \\\\").split(" & ") for line in body.strip().splitlines()]
+
+
+def test_csv_has_a_row_per_cell_with_plain_numbers(sweep: Path):
+    write_report(sweep)
+    rows = _csv(sweep)
+    assert list(rows) == ["0", "1", "2", "3", "4", "5"]
+    assert [rows[c]["status"] for c in rows] == ["done", "done", "done", "failed", "done", "missing"]
+    first = rows["0"]
+    assert (first["budget"], first["budget.tokens"], first["budget.caps"], first["budget.times"]) == ("max", "64", "", "")
+    assert "model" not in first  # the same in every cell: not a swept axis
+    assert float(first["embedded.accuracy"]) == 0.5 and float(first["math500.accuracy"]) == 0.25
+    assert float(first["embedded.mean_thinking_tokens"]) == 60.4 and int(first["embedded.n"]) == 8
+    low, high = wilson_interval(4, 8)
+    assert (float(first["embedded.accuracy_ci95_low"]), float(first["embedded.accuracy_ci95_high"])) == (low, high)
+    assert first["embedded@64.accuracy"] == "" and first["embedded.control"] == ""
+
+    failed = rows["3"]
+    assert failed["error"] == "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB | 50% free"
+    assert failed["embedded.accuracy"] == "" and failed["budget"] == "token_conditional"
+    assert rows["5"]["overrides"] == "model=tiny budget=ignore budget.times=2" and rows["5"]["budget.times"] == "2"
+
+    scale = rows["4"]
+    assert scale["budget.caps"] == "[32,64,128]" and scale["embedded.accuracy"] == ""
+    assert float(scale["embedded@64.accuracy"]) == 0.5 and float(scale["math500@128.mean_thinking_tokens"]) == 110.6
+    slopes = [0.25 / (55.7 - 30.1), 0.375 / (97.3 - 30.1), 0.125 / (97.3 - 55.7)]
+    assert float(scale["embedded.scaling"]) == pytest.approx(sum(slopes) / 3)
+    assert (float(scale["embedded.control"]), float(scale["embedded.performance"])) == (1.0, 0.625)
+
+
+def test_latex_table_is_shaped_like_the_paper(sweep: Path):
+    write_report(sweep)
+    tex = (sweep / "report.tex").read_text()
+    assert "\\begin{tabular}{llllrrrrrrrrrr}" in tex and "\\toprule" in tex and "\\bottomrule" in tex
+    assert ("& & & & \\multicolumn{2}{c}{Accuracy (\\%)} & \\multicolumn{2}{c}{Thinking tokens} & "
+            "\\multicolumn{3}{c}{embedded} & \\multicolumn{3}{c}{math500} \\\\") in tex
+    assert "\\cmidrule(lr){5-6} \\cmidrule(lr){7-8} \\cmidrule(lr){9-11} \\cmidrule(lr){12-14}" in tex
+    assert ("budget & budget.tokens & budget.caps & budget.times & embedded & math500 & embedded & math500 & "
+            "Control (\\%) & Scaling (\\%/1K tokens) & Performance (\\%) & Control (\\%)") in tex
+    assert "@" not in tex  # the per-cap points are in the plot and the CSV
+
+    rows = _tex_rows(sweep)
+    none = ["--"] * 6
+    assert rows[0] == ["max", "64", "--", "--", "50.0", "25.0", "60.4", "63.0", *none]
+    assert rows[2] == ["token\\_conditional", "64", "--", "--", "37.5", "25.0", "88.0", "91.5", *none]
+    assert rows[3] == ["token\\_conditional", "128", "--", "--", "\\multicolumn{10}{c}{failed}"]
+    assert rows[4] == ["scale", "--", "[32,64,128]", "--", "--", "--", "--", "--",
+                       "100.0", "611.69", "62.5", "100.0", "335.79", "37.5"]
+    assert rows[5] == ["ignore", "--", "--", "2", "\\multicolumn{10}{c}{missing}"]
+
+
+def test_markdown_marks_failed_and_missing_cells_and_shows_the_plots(sweep: Path):
+    report = write_report(sweep).read_text()
+    rows = {line.split(" | ")[0]: line for line in report.splitlines() if line.startswith("| ")}
+    assert rows["| 3"].startswith("| 3 | budget=token_conditional budget.tokens=128 | failed: torch.OutOfMemoryError: "
+                                  "CUDA out of memory. Tried to allocate 2.00 GiB \\| 50% free |")
+    assert rows["| 5"].startswith("| 5 | budget=ignore budget.times=2 | missing |")
+    first = rows["| 0"]
+    low, high = wilson_interval(4, 8)
+    assert f"| 50.0 ({100 * low:.1f}–{100 * high:.1f}) |" in first
+    assert "![scaling](scaling.png)" in report and "![accuracy](accuracy.png)" in report
+
+
+def test_plots_are_images_of_the_finished_cells_only(sweep: Path):
+    write_report(sweep)
+    for name in ("scaling.png", "accuracy.png"):
+        image = matplotlib.image.imread(sweep / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0
+    panels = scaling_panels(build_table(collect_cells(sweep)))
+    assert panels["embedded"] == {
+        "budget=max": [(60.4, 0.5), (101.5, 0.625)],
+        "budget=token_conditional": [(88.0, 0.375)],  # its 128-token cell failed
+        "budget=scale": [(30.1, 0.25), (55.7, 0.5), (97.3, 0.625)],
+    }
+    assert set(panels) == {"embedded", "math500"}
+
+
+def test_plots_are_written_only_when_there_is_data_for_them(tmp_path: Path):
+    one = tmp_path / "one"
+    _write_cell(one, 0, ["data=random"], status="done", metrics={"embedded": _metrics(3, 8, 40.0)})
+    write_report(one)
+    assert (one / "accuracy.png").exists() and not (one / "scaling.png").exists()  # one point is no curve
+    assert _tex_rows(one) == [["data=random", "37.5", "40.0"]]
+
+    broken = tmp_path / "broken"
+    _write_cell(broken, 0, ["data=random"], status="failed", error=OOM)
+    _write_cell(broken, 1, ["data=longest"], status="failed", error=OOM)
+    report = write_report(broken).read_text()
+    assert not list(broken.glob("*.png")) and "png" not in report
+    assert _tex_rows(broken) == [["random", "\\multicolumn{1}{c}{failed}"], ["longest", "\\multicolumn{1}{c}{failed}"]]
+
+
+def test_sweep_end_writes_the_report_and_exits_non_zero_for_unfinished_cells(sweep: Path):
+    with pytest.raises(SystemExit, match=r"2 cell\(s\) failed or did not finish \(3: failed, 5: missing\)"):
+        ReportAtSweepEnd().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert (sweep / "report.csv").exists() and (sweep / "report.tex").exists()
+
+
+def test_cli_renders_a_sweep(sweep: Path):
+    result = subprocess.run([sys.executable, "-m", "s1x.report", str(sweep)], cwd=ROOT, capture_output=True, text=True,
+                            check=True)
+    assert "| 4 | budget=scale budget.caps=[32,64,128] | done |" in result.stdout
+    assert _csv(sweep)["2"]["embedded.accuracy"] == "0.375"
+    assert not (sweep / "wandb").exists()  # its cells did not log to W&B
+
+
+def test_report_is_logged_to_wandb_where_its_cells_were(sweep: Path, monkeypatch: pytest.MonkeyPatch):
+    import wandb
+
+    from tests.wandb_log import offline_runs
+
+    logger = {"kind": "wandb", "project": "s1x-tests", "entity": None}
+    (sweep / "0" / "resolved_config.yaml").write_text(OmegaConf.to_yaml({"model": {"name": "tiny"}, "logger": logger}))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    write_report(sweep)
+    wandb.teardown()  # run.finish() can return before the offline log is on disk; exiting waits for it, as this does
+    [run] = offline_runs(sweep)
+    assert (run["group"], run["job_type"], run["name"]) == (sweep.name, "report", f"{sweep.name}-report")
+    summary = run["summary"]
+    assert (summary["report/_type"], summary["report/nrows"]) == ("table-file", 6)
+    assert {summary[f"{name}/_type"] for name in ("scaling", "accuracy")} == {"image-file"}
+    table = json.loads((run["dir"] / "files" / summary["report/path"]).read_text())
+    with open(sweep / "report.csv") as handle:
+        header = next(csv.reader(handle))
+    assert table["columns"] == header
+    rows = {row[0]: dict(zip(header, row)) for row in table["data"]}
+    assert rows["0"]["embedded.accuracy"] == 0.5 and rows["4"]["embedded.performance"] == 0.625
+    assert (rows["3"]["status"], rows["3"]["embedded.accuracy"]) == ("failed", None)
+    assert rows["5"]["status"] == "missing"
+    for name in ("scaling", "accuracy"):
+        image = run["dir"] / "files" / summary[f"{name}/path"]
+        assert matplotlib.image.imread(image).shape == matplotlib.image.imread(sweep / f"{name}.png").shape
