@@ -1,4 +1,9 @@
-"""One experiment cell: select -> train -> evaluate, each through the content-addressed store."""
+"""One experiment cell: select -> train -> evaluate, each through the content-addressed store.
+
+The stage modules that bring torch and transformers (about 3 s of imports) are imported where a
+stage runs: a sweep's planning process uses this module's keys and cell records only, and starts
+its first job that much sooner (benchmarks/sweep_planning.py).
+"""
 from __future__ import annotations
 
 import json
@@ -11,16 +16,12 @@ from typing import Any, Callable, Optional
 
 from s1x.benchmarks import load_benchmark
 from s1x.config import BudgetMode, Config, DomainClassifier, TrainMethod
-from s1x.difficulty import add_base_correctness
 from s1x.domains import KEYWORDS, classify_keywords, classify_with_model
-from s1x.evaluate import evaluate, load_engine
-from s1x.models import load_tokenizer, resolve_model_path
 from s1x.pool import load_pool
 from s1x.select import select
 from s1x.store import Store, stage_key
 from s1x.tokens import cached_token_counts
 from s1x.tracking import log_cell
-from s1x.train import train
 
 log = logging.getLogger("s1x")
 CELL_FILE = "cell.json"
@@ -101,6 +102,10 @@ def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
 
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
+    from s1x.difficulty import add_base_correctness
+    from s1x.evaluate import load_engine
+    from s1x.models import load_tokenizer
+
     files = cfg.eval.benchmark_files
     benchmarks = {name: [row["question"] for row in load_benchmark(name, files.get(name))] for name in cfg.eval.benchmarks}
     tokenizer_file = store.root / "token_counts" / f"{stage_key('tokens', {'tokenizer': cfg.model.path})}.sqlite"
@@ -132,6 +137,10 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
 
 
 def _run_stages(cfg: Config, cell: dict) -> None:
+    from s1x.evaluate import evaluate
+    from s1x.models import resolve_model_path
+    from s1x.train import train
+
     store, stages = Store(cfg.store_dir), cell["stages"]
     base_path = resolve_model_path(cfg.model, cfg.cache_dir)
     selection = _select(cfg, store, base_path, stages)
