@@ -57,7 +57,7 @@ def _force(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list
 
 
 def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[SampleState],
-             attempts: list[int] | None = None) -> list[dict]:
+             attempts: list[int] | None = None, sample: int = 0) -> list[dict]:
     tokenizer = fmt.tokenizer
     records = []
     for i, (row, prompt, state) in enumerate(zip(rows, prompts, states)):
@@ -65,7 +65,7 @@ def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[S
         thinking = tokenizer.decode(state.generated[: state.thinking_end], skip_special_tokens=True)
         extracted, correct = grade(row.get("kind", "math"), answer, row["answer"])
         records.append({
-            "id": row["id"], "prompt": prompt,
+            "id": row["id"], "sample": sample, "prompt": prompt,
             "text": tokenizer.decode(state.generated, skip_special_tokens=False),
             "thinking_tokens": state.thinking_tokens, "thinking_steps": sum(bool(line.strip()) for line in thinking.splitlines()),
             "rounds": state.rounds, "attempts": attempts[i] if attempts else 1,
@@ -113,7 +113,7 @@ def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: 
         for sample in range(samples):
             label = name if samples == 1 else f"{name} sample {sample + 1}/{samples}"
             states, attempts = _draw(fmt, engine, policy, prompts, label, budget, base_seed + sample * draws)
-            records += [{**record, "sample": sample} for record in _records(fmt, rows, prompts, states, attempts)]
+            records += _records(fmt, rows, prompts, states, attempts, sample)
     finally:
         engine.seed = base_seed
     return records

@@ -215,6 +215,10 @@ def main(job_file: str) -> None:
     job: TrainJob = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainJob), OmegaConf.load(job_file)))
     rows = [json.loads(line) for line in open(Path(job.work_dir) / ROWS_FILE)]
     fit(job, rows)
+    # Left to interpreter exit, the process group's threads can abort a rank ("terminate called
+    # without an active exception"), and srun --kill-on-bad-exit then fails the whole step.
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
