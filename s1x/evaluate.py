@@ -51,7 +51,7 @@ def _force(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list
         progress = lambda done: bar.update(done - bar.n)  # noqa: E731
         if isinstance(engine, HFEngine):
             run_forcing(engine.generate, states, on_round=progress)
-        else:  # vLLM queues each sample's next round as soon as its last ends (same state machine)
+        else:  # vLLM forces inside each sample's thinking generation (same state machine)
             engine.run_forcing(states, on_round=progress)
     return states
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from s1x.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
+from s1x.budget import ForcingPolicy, Phase, Request, SampleState, ThinkingStream, run_forcing
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.engines import HFEngine
@@ -99,6 +99,123 @@ def test_none_mode_ends_at_the_first_delimiter():
     state = SampleState([0], scripted_policy(BudgetMode.none, None))
     run_forcing(lambda requests: [[10, 11, THINK_END] if THINK_END in r.stop_ids else [50, END] for r in requests], [state])
     assert state.generated == [10, 11, OPEN, 50] and state.extensions == 0 and not state.capped
+
+
+# --- in-stream forcing (ThinkingStream) against rounds -------------------------------------------
+
+class ContextModel:
+    """A deterministic model of its whole context: thinking tokens (10..19), sometimes a stop, and sometimes
+    the extension's first token (EXT) on its own, so that both engines' drivers see the same choices."""
+
+    def __init__(self, seed: int, stop_chance: float, extension_chance: float) -> None:
+        self.seed, self.stop_chance, self.extension_chance = seed, stop_chance, extension_chance
+
+    def __call__(self, context: list[int]) -> int:
+        rng = random.Random(hash((self.seed, len(context), tuple(context[-3:]))))
+        draw = rng.random()
+        if draw < self.stop_chance:
+            return rng.choice([THINK_END, END])
+        return EXT if draw < self.stop_chance + self.extension_chance else 10 + rng.randrange(10)
+
+    def generate(self, request: Request, write=lambda choice: choice) -> list[int]:
+        """Up to the request's limit, through its first stop; `write` turns each choice into the token written."""
+        context, out = list(request.prompt_ids), []
+        while len(out) < request.max_new_tokens and (not out or out[-1] not in request.stop_ids):
+            out.append(write(self(context)))
+            context.append(out[-1])
+        return out
+
+
+def in_stream(model: ContextModel, states: list[SampleState], marked: bool) -> int:
+    """What VLLMEngine.run_forcing and its logits processor do, without vLLM: forced tokens and stand-ins are
+    written by a copy of each sample's stream, as in vLLM's worker, which marks the stand-ins' positions
+    when `marked`. Returns the number of requests."""
+    requests = 0
+    for state in states:
+        stream = ThinkingStream(state, marked=marked)
+        while (request := stream.request()) is not None:
+            requests += 1
+            if state.phase is not Phase.thinking:
+                state.advance(model.generate(request))
+                continue
+            writer = ThinkingStream(SampleState([], state.policy, **{k: getattr(state, k) for k in (
+                "thinking_tokens", "spent", "extensions")}), body=list(stream.body), marked=marked)
+            written, stand_ins = [], set()
+
+            def write(choice: int) -> int:
+                forced = writer.forced_next()
+                token = forced if forced is not None else writer.stand_in(choice) if writer.stands_in() else choice
+                stood_in = marked and forced is None and token != choice
+                if stood_in:
+                    stand_ins.add(len(written))
+                writer.take(token, stood_in)
+                written.append(token)
+                return token
+
+            stream.read(model.generate(request, write), stand_ins)
+    return requests
+
+
+def _outcome(states: list[SampleState]) -> list[tuple]:
+    return [(s.generated, s.thinking_tokens, s.spent, s.extensions, s.extension_offsets, s.capped, s.hit_limit,
+             s.rounds, s.thinking_end, s.answer_begin) for s in states]
+
+
+def _states(mode: BudgetMode, tokens, times, extension: tuple[int, ...]) -> list[SampleState]:
+    policy = ForcingPolicy(mode=mode, tokens=tokens, times=times, thinking_limit=80, answer_limit=5, think_end_id=THINK_END,
+                           end_ids=(END,), extension_ids=extension, answer_open_ids=(OPEN,), cap_ids=(CAP, CAP))
+    return [SampleState([0, sample], policy) for sample in range(6)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("mode,tokens,times", [(BudgetMode.min, 60, None), (BudgetMode.ignore, None, 3),
+                                               (BudgetMode.max, 25, None), (BudgetMode.none, None, None)])
+@pytest.mark.parametrize("extension", [(EXT,), (EXT, 91, 92), ()])
+@pytest.mark.parametrize("marked", [False, True])
+def test_in_stream_forcing_reads_back_the_same_rounds(seed: int, mode: BudgetMode, tokens, times, extension, marked):
+    model = ContextModel(seed, stop_chance=0.1, extension_chance=0.05)  # its own EXT tokens: pauses unless marked
+    rounds = _states(mode, tokens, times, extension)
+    run_forcing(lambda requests: [model.generate(r) for r in requests], rounds)
+    streamed = _states(mode, tokens, times, extension)
+    requests = in_stream(model, streamed, marked)
+    assert _outcome(streamed) == _outcome(rounds)
+    if extension and mode in (BudgetMode.min, BudgetMode.ignore):
+        assert sum(s.extensions for s in rounds) > 0
+    if marked and extension == (EXT,):  # no pauses, and a one-token extension ends no generation short
+        assert requests == 2 * len(streamed)
+
+
+@pytest.mark.parametrize("mode,tokens,times", [(BudgetMode.min, 60, None), (BudgetMode.ignore, None, 3)])
+@pytest.mark.parametrize("marked", [False, True])
+def test_in_stream_forcing_needs_one_thinking_request_however_often_it_extends(mode: BudgetMode, tokens, times, marked):
+    model = ContextModel(0, stop_chance=0.1, extension_chance=0.0)
+    rounds = _states(mode, tokens, times, (EXT,))
+    run_forcing(lambda requests: [model.generate(r) for r in requests], rounds)
+    streamed = _states(mode, tokens, times, (EXT,))
+    assert in_stream(model, streamed, marked) == 2 * len(streamed)  # thinking, answer
+    assert sum(s.rounds for s in rounds) > 3 * len(rounds) and _outcome(streamed) == _outcome(rounds)
+
+
+def test_a_pause_continues_the_stream_with_the_models_own_extension_token():
+    # The model emits the extension's first token itself inside the window: written as the delimiter, it
+    # ends the generation, and the next request carries it as the model's thinking token.
+    policy = scripted_policy(BudgetMode.min, 10)
+    state = SampleState([0], policy)
+    stream = ThinkingStream(state)
+    stream.read([11, THINK_END])
+    assert stream.body == [11, EXT] and state.phase is Phase.thinking and state.extensions == 0
+    assert stream.request() == Request([0, 11, EXT], policy.thinking_limit - 2, (THINK_END, END))
+    stream.read([EXT, 12, THINK_END])  # an extension for a stop, then a pause again
+    assert state.generated == [11, EXT, EXT] and state.extension_offsets == [2] and stream.body == [12, EXT]
+
+
+def test_marks_tell_a_stand_in_from_the_models_own_extension_token():
+    # Greedy engines mark where they stood in: the model's own extension token is thinking, no pause.
+    state = SampleState([0], scripted_policy(BudgetMode.min, 10))
+    stream = ThinkingStream(state, marked=True)
+    stream.read([11, EXT, 12, EXT, 13], stand_ins={3})
+    assert state.generated == [11, EXT, 12, EXT] and state.extension_offsets == [3]
+    assert state.thinking_tokens == 3 and state.extensions == 1 and stream.body == [13]
 
 
 # --- the same guarantees with the real transformers engine on a tiny model --------------------------

