@@ -13,9 +13,13 @@ It writes into SWEEP_DIR:
                 \\usepackage{booktabs}): a row per swept value, accuracy and thinking tokens per
                 benchmark, Control/Scaling/Performance per curve; a cell that did not finish spans
                 its row with its status. budget=scale's per-cap points are in the plot, CSV and Markdown;
+                a cell with eval.samples > 1 adds majority voting over its first k samples as the
+                columns of a benchmark "NAME maj@k" (accuracy, thinking tokens of the k samples together);
 - scaling.png   accuracy against mean thinking tokens, a panel per benchmark and a line per method:
                 cells that differ only in the budget's amount (budget.tokens, .times, .caps, ...) are
-                one line, and a budget=scale cell adds a point per cap; written when a line has two points;
+                one line, a budget=scale cell adds a point per cap, and majority voting is a line of
+                its own (the paper's parallel scaling against budget forcing's sequential scaling);
+                written when a line has two points;
 - accuracy.png  accuracy per swept value and benchmark with 95 % intervals; written when a finished
                 cell has a plain (not per-cap) benchmark accuracy.
 
@@ -66,10 +70,13 @@ BENCHMARK_FIELDS = ["n", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", 
 CURVE_FIELDS = ["control", "scaling", "performance"]
 
 
+MAJORITY = " maj@"  # 'math500 maj@4': majority voting over each question's first 4 samples
+
+
 def split_cap(label: str) -> tuple[str, Optional[int]]:
     """'math500@4096' (a budget=scale point) -> ('math500', 4096); 'math500' -> ('math500', None)."""
     name, at, cap = label.rpartition("@")
-    return (name, int(cap)) if at and cap.isdigit() else (label, None)
+    return (name, int(cap)) if at and cap.isdigit() and MAJORITY not in label else (label, None)
 
 
 @dataclass(frozen=True)
@@ -170,16 +177,27 @@ def _values(cell: dict) -> dict[str, float]:
         values.update({f"{name}.n": metrics["n"], f"{name}.accuracy": metrics["accuracy"],
                        f"{name}.accuracy_ci95_low": low, f"{name}.accuracy_ci95_high": high,
                        f"{name}.mean_thinking_tokens": metrics["mean_thinking_tokens"]})
+        for votes, point in metrics.get("majority", {}).items():
+            label = f"{name}{MAJORITY}{votes}"
+            values.update({f"{label}.n": metrics["n"], f"{label}.accuracy": point["accuracy"],
+                           f"{label}.mean_thinking_tokens": point["thinking_tokens"]})
     for name, curve in cell.get("scaling", {}).items():
         values.update({f"{name}.{field}": curve[field] for field in CURVE_FIELDS})
     return values
 
 
+def _benchmark_order(label: str) -> tuple[str, int, int]:
+    name, _, votes = label.partition(MAJORITY)
+    base, cap = split_cap(name)
+    return base, cap or 0, int(votes or 0)
+
+
 def build_table(cells: list[dict]) -> Table:
     axes = swept_axes(cells)
-    # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128.
-    benchmarks = sorted({name for cell in cells for name in cell.get("metrics", {})},
-                        key=lambda label: (split_cap(label)[0], split_cap(label)[1] or 0))
+    # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128;
+    # majority voting in vote order: embedded maj@1, embedded maj@2, embedded maj@4.
+    benchmarks = sorted({label.partition(".")[0] for row_values in map(_values, cells) for label in row_values},
+                        key=_benchmark_order)
     curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
     measures = [Measure(b, f) for f in BENCHMARK_FIELDS for b in benchmarks]
     measures += [Measure(c, f) for c in curves for f in CURVE_FIELDS]
@@ -194,7 +212,7 @@ def build_table(cells: list[dict]) -> Table:
 def _markdown_value(row: Row, measure: Measure) -> str:
     """Accuracy with its 95 % interval; every other measure as it is."""
     shown = measure.show(row.values.get(measure.key))
-    if measure.field != "accuracy" or measure.key not in row.values:
+    if measure.field != "accuracy" or f"{measure.benchmark}.accuracy_ci95_low" not in row.values:
         return shown
     low, high = (row.values[f"{measure.benchmark}.accuracy_ci95_{end}"] for end in ("low", "high"))
     return f"{shown} ({measure.show(low)}–{measure.show(high)})"
@@ -281,7 +299,9 @@ def scaling_panels(table: Table) -> dict[str, dict[str, list[tuple[float, float]
         for measure in table.measures:
             if measure.field == "accuracy" and measure.key in row.values:
                 point = (row.values[f"{measure.benchmark}.mean_thinking_tokens"], row.values[measure.key])
-                panels.setdefault(split_cap(measure.benchmark)[0], {}).setdefault(method, []).append(point)
+                name, majority, _ = measure.benchmark.partition(MAJORITY)
+                line = f"{method} majority voting".strip() if majority else method
+                panels.setdefault(split_cap(name)[0], {}).setdefault(line, []).append(point)
     return panels
 
 
@@ -298,7 +318,8 @@ def write_plots(table: Table, out_dir: Path) -> list[Path]:
     if any(len(points) > 1 for lines in panels.values() for points in lines.values()):
         plot_scaling(panels, out_dir / SCALING_PLOT)
         written.append(out_dir / SCALING_PLOT)
-    benchmarks = [m.benchmark for m in table.measures if m.field == "accuracy" and not m.per_cap]
+    benchmarks = [m.benchmark for m in table.measures
+                  if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
     rows = [row for row in table.finished() if any(_interval(row, b) for b in benchmarks)]
     if rows:
         one_axis = len(table.axes) == 1  # then its values label the bars, and its name the x axis

@@ -165,6 +165,28 @@ def test_plots_are_written_only_when_there_is_data_for_them(tmp_path: Path):
     assert _tex_rows(broken) == [["random", "\\multicolumn{1}{c}{failed}"], ["longest", "\\multicolumn{1}{c}{failed}"]]
 
 
+def test_majority_voting_is_a_benchmark_column_and_a_line_of_its_own(tmp_path: Path):
+    """Cells with eval.samples=4: majority voting over the first 1, 2, 4 samples, as evaluate writes it."""
+    sweep = tmp_path / "votes"
+    for num, (data, correct, votes) in enumerate([("random", 3, {"1": (0.25, 40.0), "2": (0.375, 80.5), "4": (0.5, 161.0)}),
+                                                   ("s1k", 4, {"1": (0.5, 52.0), "2": (0.5, 104.0), "4": (0.625, 209.5)})]):
+        metrics = _metrics(correct, 8, 41.0 + num)
+        metrics["majority"] = {k: {"accuracy": acc, "thinking_tokens": tokens} for k, (acc, tokens) in votes.items()}
+        _write_cell(sweep, num, [f"data={data}", "eval.samples=4", "eval.temperature=0.7"], status="done",
+                    metrics={"embedded": metrics})
+    write_report(sweep)
+    rows = _csv(sweep)
+    assert float(rows["0"]["embedded maj@2.accuracy"]) == 0.375 and float(rows["1"]["embedded maj@4.mean_thinking_tokens"]) == 209.5
+    assert rows["0"]["embedded maj@4.accuracy_ci95_low"] == ""  # votes have no interval of their own
+    header = next(line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| cell"))
+    assert header.index("embedded accuracy") < header.index("embedded maj@1 accuracy") < header.index("embedded maj@4 accuracy")
+    assert _tex_rows(sweep)[1] == ["s1k", "50.0", "50.0", "50.0", "62.5", "42.0", "52.0", "104.0", "209.5"]
+    panels = scaling_panels(build_table(collect_cells(sweep)))
+    assert panels["embedded"]["data=random majority voting"] == [(40.0, 0.25), (80.5, 0.375), (161.0, 0.5)]
+    assert panels["embedded"]["data=s1k"] == [(42.0, 0.5)]
+    assert (sweep / "scaling.png").exists() and (sweep / "accuracy.png").exists()
+
+
 def test_sweep_end_writes_the_report_and_exits_non_zero_for_unfinished_cells(sweep: Path):
     with pytest.raises(SystemExit, match=r"2 cell\(s\) failed or did not finish \(3: failed, 5: missing\)"):
         ReportAtSweepEnd().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
