@@ -7,6 +7,7 @@ import platform
 import statistics
 from importlib.metadata import version
 from pathlib import Path
+from typing import Optional
 
 from tqdm import tqdm
 
@@ -189,12 +190,21 @@ def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -
     return fmt, engine
 
 
+def budget_bounds(budget: BudgetConfig) -> Optional[list[Optional[int]]]:
+    """[min, max] thinking tokens the budget asks for, which Control checks across cells of one method
+    (report.py); None where it sets no bound in tokens: none, ignore, step- and class-conditional, and
+    scale, whose caps bound its points (its own scaling curve)."""
+    if budget.mode in (BudgetMode.max, BudgetMode.token_conditional, BudgetMode.rejection):
+        return [None, budget.tokens]
+    return [budget.tokens, None] if budget.mode is BudgetMode.min else None
+
+
 def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, model_cfg: ModelConfig,
              model_path: str, out_dir: Path) -> dict:
     """Write <benchmark>.jsonl records and metrics.json into out_dir; return the metrics."""
     fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
     policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
-    metrics: dict = {"benchmarks": {}, "provenance": {
+    metrics: dict = {"benchmarks": {}, "budget_bounds": budget_bounds(budget), "provenance": {
         "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
         "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
         "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,

@@ -164,3 +164,4 @@ def _run_stages(cfg: Config, cell: dict) -> None:
     )
     metrics = json.loads((results / "metrics.json").read_text())
     cell["metrics"], cell["scaling"] = metrics["benchmarks"], metrics.get("scaling", {})
+    cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded

@@ -12,7 +12,10 @@ It writes into SWEEP_DIR:
 - report.tex    a booktabs tabular shaped like the paper's tables (\\input it beside
                 \\usepackage{booktabs}): a row per swept value, accuracy and thinking tokens per
                 benchmark, Control/Scaling/Performance per curve; a cell that did not finish spans
-                its row with its status. budget=scale's per-cap points are in the plot, CSV and Markdown;
+                its row with its status. budget=scale's per-cap points are in the plot, CSV and Markdown.
+                A second table has a row per method run at two budgets or more in separate cells
+                (budget=token_conditional budget.tokens=64,128: the paper's Table 3) and its Control,
+                Scaling and Performance per benchmark, also in the Markdown;
                 a cell with eval.samples > 1 adds majority voting over its first k samples as the
                 columns of a benchmark "NAME maj@k" (accuracy, thinking tokens of the k samples together);
 - scaling.png   accuracy against mean thinking tokens, a panel per benchmark and a line per method:
@@ -49,6 +52,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from s1x.config import LoggerConfig, LoggerKind
+from s1x.metrics import BudgetRun, scaling_metrics
 from s1x.pipeline import CELL_FILE
 from s1x.plots import plot_accuracy_bars, plot_scaling
 from s1x.tracking import log_report
@@ -112,6 +116,7 @@ class Row:
     status: str  # done, failed, missing, or running (killed, or not finished yet)
     error: str  # the last line of a failed cell's traceback
     values: dict[str, float]  # Measure.key -> number, for the measures this cell has
+    budget_bounds: Optional[list[Optional[int]]] = None  # [min, max] thinking tokens its budget asked for
 
     @property
     def label(self) -> str:
@@ -205,7 +210,7 @@ def build_table(cells: list[dict]) -> Table:
     for cell in cells:
         given = _override_values(cell["overrides"])
         rows.append(Row(cell["dir"], cell["overrides"], {axis: given.get(axis) for axis in axes},
-                        cell["status"], _error_line(cell), _values(cell)))
+                        cell["status"], _error_line(cell), _values(cell), cell.get("budget_bounds")))
     return Table(axes, measures, rows)
 
 
@@ -288,14 +293,52 @@ def render_latex(table: Table, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scaling_panels(table: Table) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """benchmark -> method -> (mean thinking tokens, accuracy) points, from the finished cells.
+def _method(row: Row) -> str:
+    """A cell's swept values other than the budget's amount: cells of one method differ only in that."""
+    return " ".join(f"{k}={v}" for k, v in row.axis.items() if v is not None and k.lstrip("+~") not in BUDGET_AMOUNTS)
 
-    A method is a cell's swept values other than the budget's amount."""
+
+def method_table(table: Table) -> Table:
+    """A row per method that finished at two budgets or more, with Control, Scaling and Performance per
+    benchmark over its cells. Control is left out where a cell's budget bounds no thinking tokens."""
+    methods: dict[str, list[Row]] = {}
+    for row in table.finished():
+        methods.setdefault(_method(row), []).append(row)
+    benchmarks = [m.benchmark for m in table.measures
+                  if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
+    rows = []
+    for method, cells in methods.items():
+        values = {}
+        for benchmark in benchmarks:
+            points = [cell for cell in cells if f"{benchmark}.accuracy" in cell.values]
+            if len(points) < 2:
+                continue
+            bounds = [cell.budget_bounds or [None, None] for cell in points]
+            runs = [BudgetRun(cell.values[f"{benchmark}.mean_thinking_tokens"], cell.values[f"{benchmark}.accuracy"],
+                              *bound) for cell, bound in zip(points, bounds)]
+            curve = scaling_metrics(runs)
+            if any(cell.budget_bounds is None for cell in points):
+                del curve["control"]
+            values.update({f"{benchmark}.{field}": value for field, value in curve.items() if value is not None})
+        if values:
+            rows.append(Row(method, [], {"method": method or "(every cell)"}, "done", "", values))
+    measures = [Measure(b, f) for b in benchmarks for f in CURVE_FIELDS if any(f"{b}.{f}" in r.values for r in rows)]
+    return Table(["method"], measures, rows)
+
+
+def render_method_markdown(methods: Table) -> str:
+    lines = ["| method | " + " | ".join(m.header for m in methods.measures) + " |",
+             "|" + "---|" * (len(methods.measures) + 1)]
+    for row in methods.rows:
+        lines.append("| " + " | ".join([row.axis["method"], *(m.show(row.values.get(m.key)) for m in methods.measures)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def scaling_panels(table: Table) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """benchmark -> method -> (mean thinking tokens, accuracy) points, from the finished cells."""
     panels: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for row in table.finished():
-        method = " ".join(f"{k}={v}" for k, v in row.axis.items()
-                          if v is not None and k.lstrip("+~") not in BUDGET_AMOUNTS)
+        method = _method(row)
         for measure in table.measures:
             if measure.field == "accuracy" and measure.key in row.values:
                 point = (row.values[f"{measure.benchmark}.mean_thinking_tokens"], row.values[measure.key])
@@ -347,10 +390,15 @@ def write_report(sweep_dir: Path) -> Path:
     table = build_table(cells)
     plots = write_plots(table, sweep_dir)
     (sweep_dir / CSV_FILE).write_text(render_csv(table))
-    (sweep_dir / TEX_FILE).write_text(render_latex(table, str(sweep_dir)))
+    methods = method_table(table)
+    tex, markdown = render_latex(table, str(sweep_dir)), render_markdown(table)
+    if methods.rows:
+        tex += "\n" + render_latex(methods, f"{sweep_dir}: methods across budgets")
+        markdown += "\n## Methods across budgets\n\n" + render_method_markdown(methods)
+    (sweep_dir / TEX_FILE).write_text(tex)
     figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
     target = sweep_dir / REPORT_FILE
-    target.write_text(f"# s1x report: {sweep_dir}\n\n" + render_markdown(table) + figures)
+    target.write_text(f"# s1x report: {sweep_dir}\n\n" + markdown + figures)
     logger = wandb_logger(sweep_dir, cells)
     if logger is not None:
         log_report(logger, sweep_dir.name, sweep_dir, csv_columns(table), csv_rows(table), plots)

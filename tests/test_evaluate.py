@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.engines import HFEngine
-from s1x.evaluate import evaluate_rows, forcing_policy
+from s1x.evaluate import budget_bounds, evaluate_rows, forcing_policy
 from s1x.metrics import majority_voting
 from s1x.models import load_model, load_tokenizer
 
@@ -26,3 +28,16 @@ def test_samples_are_separate_draws_and_vote(tiny_model_dir: Path):
     again = evaluate_rows(fmt, engine, policy, rows, "t", samples=3)
     assert [r["text"] for r in again] == [r["text"] for r in records]  # seeded: the same draws again
     assert set(majority_voting(records)) == {"1", "2", "3"}
+
+
+@pytest.mark.parametrize("budget,bounds", [
+    (BudgetConfig(mode=BudgetMode.max, tokens=64), [None, 64]),
+    (BudgetConfig(mode=BudgetMode.token_conditional, tokens=128), [None, 128]),
+    (BudgetConfig(mode=BudgetMode.rejection, tokens=256), [None, 256]),
+    (BudgetConfig(mode=BudgetMode.min, tokens=32), [32, None]),
+    (BudgetConfig(mode=BudgetMode.ignore, times=2), None),
+    (BudgetConfig(mode=BudgetMode.step_conditional, steps=4), None),
+    (BudgetConfig(mode=BudgetMode.scale, caps=[32, 64]), None),
+])
+def test_budget_bounds_are_the_thinking_tokens_a_budget_asks_for(budget: BudgetConfig, bounds):
+    assert budget_bounds(budget) == bounds

@@ -53,6 +53,7 @@ def test_single_run_writes_records_metrics_and_report(tiny_model_dir: Path, tmp_
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     assert len(records) == 4 == metrics["benchmarks"]["embedded"]["n"]
     assert metrics["benchmarks"]["embedded"]["accuracy"] == sum(r["correct"] for r in records) / 4
+    assert cell["budget_bounds"] == metrics["budget_bounds"] == [12, None]  # budget=min budget.tokens=12
     for r in records:
         assert r["thinking_tokens"] >= 12 or r["hit_limit"]
         assert r["prompt"].endswith("<|im_start|>think\n")

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from s1x.evaluate import wilson_interval
 from s1x.metrics import BudgetRun, scaling_metrics
-from s1x.report import ReportAtSweepEnd, build_table, collect_cells, scaling_panels, write_report
+from s1x.report import ReportAtSweepEnd, build_table, collect_cells, method_table, scaling_panels, write_report
 from tests.conftest import ROOT
 
 OOM = ("Traceback (most recent call last):\n  File \"/work/main/s1x/pipeline.py\", line 56, in run_cell\n"
@@ -185,6 +185,31 @@ def test_majority_voting_is_a_benchmark_column_and_a_line_of_its_own(tmp_path: P
     assert panels["embedded"]["data=random majority voting"] == [(40.0, 0.25), (80.5, 0.375), (161.0, 0.5)]
     assert panels["embedded"]["data=s1k"] == [(42.0, 0.5)]
     assert (sweep / "scaling.png").exists() and (sweep / "accuracy.png").exists()
+
+
+def test_methods_run_at_several_budgets_get_control_scaling_and_performance(tmp_path: Path):
+    """The paper's Table 3 from separate cells: token-conditional control asked for 64, 128 and 256 tokens
+    (its 64-token cell thinks 70 tokens: outside its budget), rejection sampling at 64 and 128 from cells
+    written before cells recorded their bounds (no Control), and one ignore cell (no curve)."""
+    sweep = tmp_path / "methods"
+    cells = [("token_conditional", 64, 2, 70.0, [None, 64]), ("token_conditional", 128, 4, 120.0, [None, 128]),
+             ("token_conditional", 256, 4, 200.0, [None, 256]), ("rejection", 64, 3, 50.0, None),
+             ("rejection", 128, 5, 110.0, None), ("ignore", 2, 6, 300.0, None)]
+    for num, (mode, amount, correct, tokens, bounds) in enumerate(cells):
+        amount_key = "budget.times" if mode == "ignore" else "budget.tokens"
+        extra = {} if bounds is None else {"budget_bounds": bounds}
+        _write_cell(sweep, num, [f"budget={mode}", f"{amount_key}={amount}"], status="done",
+                    metrics={"embedded": _metrics(correct, 8, tokens)}, **extra)
+    report = write_report(sweep).read_text()
+    methods = {row.axis["method"]: row.values for row in method_table(build_table(collect_cells(sweep))).rows}
+    assert set(methods) == {"budget=token_conditional", "budget=rejection"}
+    token = methods["budget=token_conditional"]
+    assert token["embedded.control"] == pytest.approx(2 / 3) and token["embedded.performance"] == 0.5
+    assert token["embedded.scaling"] == pytest.approx((0.25 / 50 + 0.25 / 130 + 0) / 3)
+    assert methods["budget=rejection"] == pytest.approx({"embedded.scaling": 0.25 / 60, "embedded.performance": 0.625})
+    section = report.split("## Methods across budgets")[1]
+    assert "| budget=token_conditional | 66.7 | 230.77 | 50.0 |" in section and "| budget=rejection | – | 416.67 | 62.5 |" in section
+    assert r"\multicolumn{3}{c}{embedded}" in (sweep / "report.tex").read_text().split("methods across budgets")[1]
 
 
 def test_sweep_end_writes_the_report_and_exits_non_zero_for_unfinished_cells(sweep: Path):
