@@ -180,8 +180,8 @@ class ThinkingStream:
         return self.forcing[0] if self.forcing else None
 
     def stands_in(self) -> bool:
-        """Whether the next token is written as its stand-in: the extension's first token for a stop, the
-        delimiter for the extension's first token."""
+        """Whether the next token is written as its stand-in: the extension's first token for a stop, and
+        (unless `marked`) the delimiter for the extension's first token."""
         return len(self.body) < self.window
 
     def stand_in(self, choice: int) -> int:

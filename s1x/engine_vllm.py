@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from itertools import count
@@ -50,7 +49,9 @@ class VLLMEngine:
         self.temperature = temperature
         self.seed = seed  # per-request sampling seed; rejection sampling changes it between draws
         self.max_model_len = max_model_len
-        self.marks = Path(tempfile.mkdtemp(prefix="s1x-stand-ins-"))  # REQUEST_ID.POSITION: a marked stand-in
+        # REQUEST_ID.POSITION: a marked stand-in. Removed by close(), or else when the engine is collected.
+        self._marks_dir = tempfile.TemporaryDirectory(prefix="s1x-stand-ins-")
+        self.marks = Path(self._marks_dir.name)
         self._request_ids = count()
 
     def generate(self, requests: list[Request]) -> list[list[int]]:
@@ -99,7 +100,7 @@ class VLLMEngine:
     def close(self) -> None:
         """Stop vLLM's engine processes and free the KV cache now, not at interpreter exit."""
         self.llm.llm_engine.engine_core.shutdown()
-        shutil.rmtree(self.marks, ignore_errors=True)
+        self._marks_dir.cleanup()
 
     def _stand_ins(self, request_id: str) -> set[int]:
         """The positions the worker marked in a finished generation; their files go."""

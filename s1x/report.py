@@ -137,6 +137,11 @@ class Table:
     def finished(self) -> list[Row]:
         return [row for row in self.rows if row.status == "done"]
 
+    def plain_benchmarks(self) -> list[str]:
+        """Benchmarks with an accuracy of their own: not a budget=scale point, not a majority vote."""
+        return [m.benchmark for m in self.measures
+                if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
+
 
 def _natural_order(relative: Path) -> tuple[str, ...]:
     return tuple(part.zfill(9) if part.isdigit() else part for part in relative.parts)
@@ -199,18 +204,18 @@ def _benchmark_order(label: str) -> tuple[str, int, int]:
 
 def build_table(cells: list[dict]) -> Table:
     axes = swept_axes(cells)
-    # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128;
-    # majority voting in vote order: embedded maj@1, embedded maj@2, embedded maj@4.
-    benchmarks = sorted({label.partition(".")[0] for row_values in map(_values, cells) for label in row_values},
-                        key=_benchmark_order)
-    curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
-    measures = [Measure(b, f) for f in BENCHMARK_FIELDS for b in benchmarks]
-    measures += [Measure(c, f) for c in curves for f in CURVE_FIELDS]
     rows = []
     for cell in cells:
         given = _override_values(cell["overrides"])
         rows.append(Row(cell["dir"], cell["overrides"], {axis: given.get(axis) for axis in axes},
                         cell["status"], _error_line(cell), _values(cell), cell.get("budget_bounds")))
+    # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128;
+    # majority voting in vote order: embedded maj@1, embedded maj@2, embedded maj@4.
+    benchmarks = sorted({key.rpartition(".")[0] for row in rows for key in row.values if key.endswith(".accuracy")},
+                        key=_benchmark_order)
+    curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
+    measures = [Measure(b, f) for f in BENCHMARK_FIELDS for b in benchmarks]
+    measures += [Measure(c, f) for c in curves for f in CURVE_FIELDS]
     return Table(axes, measures, rows)
 
 
@@ -304,8 +309,7 @@ def method_table(table: Table) -> Table:
     methods: dict[str, list[Row]] = {}
     for row in table.finished():
         methods.setdefault(_method(row), []).append(row)
-    benchmarks = [m.benchmark for m in table.measures
-                  if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
+    benchmarks = table.plain_benchmarks()
     rows = []
     for method, cells in methods.items():
         values = {}
@@ -361,8 +365,7 @@ def write_plots(table: Table, out_dir: Path) -> list[Path]:
     if any(len(points) > 1 for lines in panels.values() for points in lines.values()):
         plot_scaling(panels, out_dir / SCALING_PLOT)
         written.append(out_dir / SCALING_PLOT)
-    benchmarks = [m.benchmark for m in table.measures
-                  if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
+    benchmarks = table.plain_benchmarks()
     rows = [row for row in table.finished() if any(_interval(row, b) for b in benchmarks)]
     if rows:
         one_axis = len(table.axes) == 1  # then its values label the bars, and its name the x axis

@@ -98,6 +98,12 @@ def test_csv_has_a_row_per_cell_with_plain_numbers(sweep: Path):
     scale = rows["4"]
     assert scale["budget.caps"] == "[32,64,128]" and scale["embedded.accuracy"] == ""
     assert float(scale["embedded@64.accuracy"]) == 0.5 and float(scale["math500@128.mean_thinking_tokens"]) == 110.6
+
+    only_scale = sweep.parent / "only_scale"
+    (only_scale / "0").mkdir(parents=True)
+    (only_scale / "0" / "cell.json").write_text((sweep / "4" / "cell.json").read_text())
+    write_report(only_scale)
+    assert "embedded.accuracy" not in _csv(only_scale)["0"]  # a curve's name is no benchmark of its own
     slopes = [0.25 / (55.7 - 30.1), 0.375 / (97.3 - 30.1), 0.125 / (97.3 - 55.7)]
     assert float(scale["embedded.scaling"]) == pytest.approx(sum(slopes) / 3)
     assert (float(scale["embedded.control"]), float(scale["embedded.performance"])) == (1.0, 0.625)
