@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from s1x.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing  # noqa: E402
+from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing  # noqa: E402
 from s1x.chat import S1Format  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
 from s1x.embedded import generate_benchmark, generate_pool  # noqa: E402
-from s1x.engine_vllm import VLLMEngine  # noqa: E402
-from s1x.engines import HFEngine  # noqa: E402
-from s1x.evaluate import forcing_policy  # noqa: E402
+from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
+from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
+from s1x.evaluate.stage import forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 SAMPLES, MIN_TOKENS, THINKING_LIMIT, ANSWER_LIMIT, REPEATS = 16, 128, 256, 16, 3

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from s1x.packing import pack_batch, pad_batch  # noqa: E402
+from s1x.train.packing import pack_batch, pad_batch  # noqa: E402
 
 S1K_MEAN_TOKENS, SIGMA, SCALE, BLOCK = 4_700, 0.8, 32, 32_768
 MICRO_BATCH, ACCUMULATION, STEPS, SEED = 8, 2, 3, 0

@@ -23,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s1x.benchmarks import load_benchmark  # noqa: E402
+from s1x.evaluate.benchmarks import load_benchmark  # noqa: E402
 from s1x.config import DataConfig, ModelConfig, PoolConfig, PoolSource, Strategy  # noqa: E402
 from s1x.models import load_tokenizer, resolve_model_path  # noqa: E402
-from s1x.pool import load_pool  # noqa: E402
-from s1x.select import select  # noqa: E402
-from s1x.tokens import cached_token_counts  # noqa: E402
+from s1x.select.pool import load_pool  # noqa: E402
+from s1x.select.stage import select  # noqa: E402
+from s1x.select.tokens import cached_token_counts  # noqa: E402
 
 POOL_ROWS, SIZE, MEAN_TOKENS, DOMAINS = 59_029, 1_000, 3_600, 51
 CHARS_PER_TOKEN = 2.27  # measured: SmolLM2's tokenizer on these LaTeX-heavy solutions

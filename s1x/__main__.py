@@ -10,7 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from s1x.config import register, to_config
+from s1x.config import register
+from s1x.validate import validated
 from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
 
@@ -29,7 +30,7 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode is RunMode.MULTIRUN
     overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
     try:
-        typed = to_config(cfg)
+        typed = validated(cfg)
         (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
         run_cell(typed, run_dir, overrides, choices, group)

@@ -2,8 +2,10 @@
 
 The YAML presets in ``conf/`` fill these dataclasses, so Hydra rejects an unknown key, an
 unknown enum value or a wrong type while composing. Range and file checks live in
-``__post_init__`` and run in :func:`to_config`, the first thing every entry point does, so a
-bad value fails with the key's name before any stage starts.
+``__post_init__`` and run in :func:`to_config`; checks against the stages' registries (adapter and
+benchmark names) run in ``s1x.validate``, the first thing every entry point does, so a bad value
+fails with the key's name before any stage starts. This module is a leaf: it imports nothing of
+s1x and nothing heavy, so planning a sweep never loads torch.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+DEEPSPEED_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "distributed"
 
 
 class ConfigError(ValueError):
@@ -78,6 +83,11 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def is_local(path: str) -> bool:
+    """A local file rather than a hub id (hub ids such as simplescaling/s1K-1.1 may contain dots)."""
+    return Path(path).suffix in LOCAL_FORMATS or path.startswith(("/", "./", "../"))
+
+
 @dataclass
 class ModelConfig:
     name: str = MISSING
@@ -101,16 +111,8 @@ class ModelConfig:
 class PoolSource:
     # "embedded", a hub dataset id, or a local .jsonl/.json/.parquet/.csv file.
     path: str = MISSING
-    adapter: str = "s1x"  # which schema the rows follow (s1x/adapters.py)
+    adapter: str = "s1x"  # which schema the rows follow (s1x/select/adapters.py)
     split: str = "train"
-
-    def __post_init__(self) -> None:
-        from s1x.adapters import ADAPTERS
-        from s1x.pool import is_local
-
-        _require(self.adapter in ADAPTERS, f"pool.sources: unknown adapter {self.adapter!r}; known: {sorted(ADAPTERS)}")
-        if is_local(self.path):
-            _require(Path(self.path).is_file(), f"pool.sources: no such file {self.path}")
 
 
 @dataclass
@@ -201,15 +203,18 @@ class DistributedConfig:
     # strategy=deepspeed: a DeepSpeed JSON, by name in conf/distributed/ (zero3.json, zero2.json) or a path.
     deepspeed_config: Optional[str] = None
 
-    def __post_init__(self) -> None:
-        from s1x.distributed import deepspeed_config_path
+    def deepspeed_config_file(self) -> Path:
+        """The DeepSpeed JSON: an existing path, else a file of that name in conf/distributed/."""
+        path = Path(self.deepspeed_config or "")
+        return path if path.is_file() or path.is_absolute() else DEEPSPEED_CONF_DIR / path
 
+    def __post_init__(self) -> None:
         _require(self.processes_per_node is None or self.processes_per_node > 0,
                  f"distributed.processes_per_node must be positive, got {self.processes_per_node}")
         _require(self.strategy is not DistributedStrategy.single or self.processes_per_node in (None, 1),
                  f"distributed.processes_per_node={self.processes_per_node} needs distributed=deepspeed or fsdp")
         if self.strategy is DistributedStrategy.deepspeed:
-            _require(self.deepspeed_config is not None and deepspeed_config_path(self.deepspeed_config).is_file(),
+            _require(self.deepspeed_config is not None and self.deepspeed_config_file().is_file(),
                      f"distributed.deepspeed_config: no DeepSpeed JSON at {self.deepspeed_config}")
 
 
@@ -231,10 +236,6 @@ class EvalConfig:
     max_model_len: int = 34816  # 32K thinking + answer + prompt
 
     def __post_init__(self) -> None:
-        from s1x.benchmarks import BENCHMARKS
-
-        for name in self.benchmarks:
-            _require(name in BENCHMARKS, f"eval.benchmarks: unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
         for name, path in self.benchmark_files.items():
             _require(Path(path).is_file(), f"eval.benchmark_files.{name}: no such file {path}")
         _require(self.batch_size > 0, f"eval.batch_size must be positive, got {self.batch_size}")

@@ -14,13 +14,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from s1x.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import load_benchmark
 from s1x.config import BudgetMode, Config, DomainClassifier, TrainMethod
-from s1x.domains import KEYWORDS, classify_keywords, classify_with_model
-from s1x.pool import load_pool
-from s1x.select import select
+from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
+from s1x.select.pool import load_pool
+from s1x.select.stage import select
 from s1x.store import Store, stage_key
-from s1x.tokens import cached_token_counts
+from s1x.select.tokens import cached_token_counts
 from s1x.tracking import log_cell
 
 log = logging.getLogger("s1x")
@@ -102,8 +102,8 @@ def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
 
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
-    from s1x.difficulty import add_base_correctness
-    from s1x.evaluate import load_engine
+    from s1x.select.difficulty import add_base_correctness
+    from s1x.evaluate.stage import load_engine
     from s1x.models import load_tokenizer
 
     files = cfg.eval.benchmark_files
@@ -137,9 +137,9 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
 
 
 def _run_stages(cfg: Config, cell: dict) -> None:
-    from s1x.evaluate import evaluate
+    from s1x.evaluate.stage import evaluate
     from s1x.models import resolve_model_path
-    from s1x.train import train
+    from s1x.train.stage import train
 
     store, stages = Store(cfg.store_dir), cell["stages"]
     base_path = resolve_model_path(cfg.model, cfg.cache_dir)

@@ -2,7 +2,7 @@
 
 Each run carries the flattened config, the stage's store key and whether it was reused, its
 summary numbers, and for evaluation a per-sample table per benchmark. The report stage adds
-one run (job_type "report") to the group with the report's table and plots. Without an API key (or
+one run (job_type "report") to the group (s1x/report/tracking.py). Without an API key (or
 network) runs are written offline, for `wandb sync` later.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def stage_summary(stage: str, path: Path) -> dict[str, Any]:
     return {**summary, **flatten(m.get("scaling", {}), "scaling.")}
 
 
-def _mode() -> str:
+def wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
 
 
@@ -51,7 +51,7 @@ def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
         return
     import wandb
 
-    mode = _mode()
+    mode = wandb_mode()
     config = flatten(_plain(cfg))
     for stage, info in cell["stages"].items():
         path = Path(info["path"])
@@ -66,14 +66,3 @@ def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
                 run.log({f"{records_file.stem}/samples": table})
         run.finish()
 
-
-def log_report(logger: LoggerConfig, group: str, report_dir: Path, columns: list[str], rows: list[list],
-               images: list[Path]) -> None:
-    """The report stage's run, beside its cells' runs in their group: the table and the plots."""
-    import wandb
-
-    run = wandb.init(project=logger.project, entity=logger.entity, group=group, job_type="report",
-                     name=f"{group}-report", dir=str(report_dir), mode=_mode(), reinit="create_new")
-    run.log({"report": wandb.Table(columns=columns, data=rows),
-             **{path.stem: wandb.Image(str(path)) for path in images}})
-    run.finish()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from s1x.benchmarks import load_benchmark
-from s1x.grading import grade, grade_choice, grade_math
+from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.grading import grade, grade_choice, grade_math
 from tests.conftest import ROOT
 
 DATA = ROOT.parent / "shared" / "data"

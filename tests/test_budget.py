@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from s1x.budget import ForcingPolicy, Phase, Request, SampleState, ThinkingStream, run_forcing
+from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
+from s1x.evaluate.engines.vllm import ThinkingStream
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
-from s1x.engines import HFEngine
-from s1x.evaluate import forcing_policy
+from s1x.evaluate.engines.hf import HFEngine
+from s1x.evaluate.stage import forcing_policy
 from s1x.models import load_model, load_tokenizer
 
 THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
@@ -295,7 +296,7 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
 @pytest.mark.parametrize("stopper", [False, True])
 def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, stopper: bool):
     """One generation to the largest cap, branched, gives exactly the records of separate runs per cap."""
-    from s1x.evaluate import evaluate_caps, evaluate_rows
+    from s1x.evaluate.stage import evaluate_caps, evaluate_rows
 
     if stopper:
         fmt, engine, _ = eager_stopper
@@ -326,7 +327,7 @@ def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, sto
 
 def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_model_dir: Path):
     from s1x.config import LengthClass
-    from s1x.evaluate import budget_instruction, evaluate_rows
+    from s1x.evaluate.stage import budget_instruction, evaluate_rows
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
@@ -343,7 +344,7 @@ def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_mo
 
 
 def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
-    from s1x.evaluate import evaluate_rows
+    from s1x.evaluate.stage import evaluate_rows
 
     fmt, engine, prompts = eager_stopper
     engine.temperature = 1.0

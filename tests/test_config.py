@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from s1x.config import BudgetMode, ConfigError, Strategy, register, to_config
+from s1x.config import BudgetMode, ConfigError, Strategy, register
+from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 
 register()
@@ -21,7 +22,7 @@ def _compose(*overrides: str):
 
 
 def test_default_composes_to_the_embedded_cell():
-    cfg = to_config(_compose())
+    cfg = validated(_compose())
     assert cfg.data.strategy is Strategy.random
     assert cfg.data.size == 48
     assert cfg.budget.mode is BudgetMode.none
@@ -42,7 +43,7 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path
     if group == "budget" and name == "rejection":
         extra = ["eval.temperature=0.7"]
     cfg = _compose(preset, *extra)
-    typed = to_config(cfg)
+    typed = validated(cfg)
     assert getattr(typed, group) is not None
 
 
@@ -69,7 +70,7 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path
 )
 def test_bad_values_name_their_key(overrides: list[str], key: str):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        to_config(_compose(*overrides))
+        validated(_compose(*overrides))
 
 
 @pytest.mark.parametrize("override, key", [("data.strategy=bogus", "data.strategy"), ("eval.batch_size=many", "eval.batch_size")])

@@ -7,9 +7,9 @@ import pytest
 
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
-from s1x.engines import HFEngine
-from s1x.evaluate import budget_bounds, evaluate_rows, forcing_policy
-from s1x.metrics import majority_voting
+from s1x.evaluate.engines.hf import HFEngine
+from s1x.evaluate.stage import budget_bounds, evaluate_rows, forcing_policy
+from s1x.evaluate.metrics import majority_voting
 from s1x.models import load_model, load_tokenizer
 
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from s1x.config import register, to_config
+from s1x.config import register
+from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT
 
 register()
@@ -33,7 +34,7 @@ def test_every_cell_of_every_experiment_composes(name: str):
     grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()]
     cells = list(itertools.product(*grid)) or [()]
     for cell in cells:
-        typed = to_config(_compose([f"+experiment={name}", *cell]))
+        typed = validated(_compose([f"+experiment={name}", *cell]))
         for override in cell:
             key, value = override.split("=")
             if "." not in key:
@@ -60,5 +61,5 @@ def test_wandb_sweep_commands_expand_to_composable_overrides(path: Path):
     for values in itertools.product(*(spec["parameters"][n]["values"] for n in names)):
         argv = _expand(spec["command"], dict(zip(names, values)))
         assert argv[:3] == ["python", "-m", "s1x"]
-        typed = to_config(_compose(argv[3:]))
+        typed = validated(_compose(argv[3:]))
         assert typed.logger.kind.value == "wandb"

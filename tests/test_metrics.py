@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from s1x.evaluate import wilson_interval
-from s1x.metrics import BudgetRun, control, majority_vote, majority_voting, performance, scaling, scaling_metrics, vote_sizes
+from s1x.evaluate.stage import wilson_interval
+from s1x.evaluate.metrics import BudgetRun, control, majority_vote, majority_voting, performance, scaling, scaling_metrics, vote_sizes
 
 
 def test_budget_forcing_like_curve():

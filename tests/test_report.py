@@ -11,9 +11,12 @@ import matplotlib.image
 import pytest
 from omegaconf import OmegaConf
 
-from s1x.evaluate import wilson_interval
-from s1x.metrics import BudgetRun, scaling_metrics
-from s1x.report import ReportAtSweepEnd, build_table, collect_cells, method_table, scaling_panels, write_report
+from s1x.evaluate.stage import wilson_interval
+from s1x.evaluate.metrics import BudgetRun, scaling_metrics
+from s1x.report import write_report
+from s1x.report.callback import ReportAtSweepEnd
+from s1x.report.cells import collect_cells
+from s1x.report.table import build_table, method_table, scaling_panels
 from tests.conftest import ROOT
 
 OOM = ("Traceback (most recent call last):\n  File \"/work/main/s1x/pipeline.py\", line 56, in run_cell\n"

@@ -9,15 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from s1x.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import load_benchmark
 from s1x.config import ConfigError, DataConfig, PoolConfig, PoolSource, Strategy
-from s1x.domains import classify_keywords
+from s1x.select.domains import classify_keywords
 from s1x.embedded import DOMAINS, generate_pool
 from s1x.models import load_tokenizer
-from s1x.pool import load_pool
-from s1x.quality import RULES, quality_filter
-from s1x.select import select
-from s1x.tokens import cached_token_counts
+from s1x.select.pool import load_pool
+from s1x.select.quality import RULES, quality_filter
+from s1x.select.stage import select
+from s1x.select.tokens import cached_token_counts
 from tests.conftest import ROOT
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -205,8 +205,8 @@ def test_local_pool_files_load_in_every_format(tmp_path, suffix):
 def test_model_classifier_asks_through_the_engine(tiny_model_dir):
     from s1x.chat import S1Format
     from s1x.config import ModelConfig
-    from s1x.domains import classification_prompt, classify_with_model
-    from s1x.engines import HFEngine
+    from s1x.select.domains import classification_prompt, classify_with_model
+    from s1x.evaluate.engines.hf import HFEngine
     from s1x.models import load_model
 
     tokenizer = load_tokenizer(str(tiny_model_dir))

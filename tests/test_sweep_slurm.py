@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from s1x.report import collect_cells
+from s1x.report.cells import collect_cells
 from tests.conftest import ROOT, run_s1x
 from tests.wandb_log import offline_runs
 

@@ -13,8 +13,8 @@ from s1x.chat import IGNORE_INDEX, S1Format
 from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
 from s1x.embedded import generate_pool
 from s1x.models import load_model, load_tokenizer
-from s1x.packing import pack_batch, pad_batch
-from s1x.train import train
+from s1x.train.packing import pack_batch, pad_batch
+from s1x.train.stage import train
 
 ROWS = generate_pool(8, 0)
 

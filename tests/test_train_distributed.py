@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from s1x.config import DistributedConfig, DistributedStrategy, ModelConfig, TrainMethod
-from s1x.distributed import expand_nodelist, torch_env_from_slurm
-from s1x.train import TrainJob, write_job
+from s1x.train.distributed import expand_nodelist, torch_env_from_slurm
+from s1x.train.stage import TrainJob, write_job
 from tests.conftest import ROOT
 from tests.test_train import ROWS, run_train, train_cfg
 
@@ -106,7 +106,7 @@ def test_expand_nodelist():
 
 
 def test_launch_inside_slurm_spans_every_node_of_the_job(tmp_path: Path):
-    from s1x.distributed import launch_command
+    from s1x.train.distributed import launch_command
 
     dist = DistributedConfig(strategy=DistributedStrategy.deepspeed, processes_per_node=8, deepspeed_config="zero3.json")
     slurm_job = {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_ON_NODE": "64", "SLURM_NTASKS": "2"}

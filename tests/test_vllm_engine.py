@@ -14,12 +14,12 @@ pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip ins
 
 from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
 
-from s1x.budget import Request, SampleState, ThinkingStream, run_forcing  # noqa: E402
+from s1x.evaluate.budget import Request, SampleState, run_forcing  # noqa: E402
 from s1x.chat import S1Format  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
-from s1x.engine_vllm import ForcingLogitsProcessor, VLLMEngine, _write_stand_ins  # noqa: E402
-from s1x.engines import HFEngine  # noqa: E402
-from s1x.evaluate import forcing_policy  # noqa: E402
+from s1x.evaluate.engines.vllm import ForcingLogitsProcessor, ThinkingStream, VLLMEngine, _write_stand_ins  # noqa: E402
+from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
+from s1x.evaluate.stage import forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]

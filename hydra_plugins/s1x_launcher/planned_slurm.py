@@ -100,7 +100,7 @@ class PlannedSlurmLauncher(SlurmLauncher):
 
     def plan(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[PlannedCell]:
         """Compose and validate every cell (raises ConfigError naming the key), then look each up in the store."""
-        from s1x.config import to_config
+        from s1x.validate import validated
         from s1x.pipeline import planned_keys
         from s1x.store import Store
 
@@ -110,7 +110,7 @@ class PlannedSlurmLauncher(SlurmLauncher):
             with open_dict(sweep_config):
                 del sweep_config["hydra"]
             with timer("validate"):
-                cfg = to_config(sweep_config)
+                cfg = validated(sweep_config)
             with timer("store lookups"):
                 keys = planned_keys(cfg)
                 done = Store(cfg.store_dir).is_done("eval", keys["eval"])

@@ -6,7 +6,7 @@ from itertools import groupby
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from s1x.budget import Request
+from s1x.evaluate.budget import Request
 
 
 class HFEngine:
@@ -35,10 +35,11 @@ class HFEngine:
     @torch.inference_mode()
     def _generate_batch(self, requests: list[Request]) -> list[list[int]]:
         width = max(len(r.prompt_ids) for r in requests)
-        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        device = self.model.device  # with a device map: where the embeddings are
+        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long, device=device)
         attention_mask = torch.zeros_like(input_ids)
         for row, r in enumerate(requests):
-            input_ids[row, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
+            input_ids[row, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, device=device)
             attention_mask[row, width - len(r.prompt_ids):] = 1
         stop_ids = list(requests[0].stop_ids)
         config = GenerationConfig(

@@ -18,15 +18,6 @@ import torch
 
 from s1x.config import DistributedConfig, DistributedStrategy
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "distributed"
-
-
-def deepspeed_config_path(name_or_path: str) -> Path:
-    """A DeepSpeed JSON: an existing path, else a file of that name in conf/distributed/."""
-    path = Path(name_or_path)
-    return path if path.is_file() or path.is_absolute() else CONF_DIR / name_or_path
-
-
 def processes_per_node(cfg: DistributedConfig) -> int:
     return cfg.processes_per_node or max(torch.cuda.device_count(), 1)
 
@@ -53,7 +44,7 @@ def launch_command(cfg: DistributedConfig, job_file: Path, env: Mapping[str, str
 def trainer_options(cfg: DistributedConfig) -> dict[str, Any]:
     """TrainingArguments for the strategy: a DeepSpeed config file, or FSDP's wrapping."""
     if cfg.strategy is DistributedStrategy.deepspeed:
-        return {"deepspeed": str(deepspeed_config_path(cfg.deepspeed_config))}
+        return {"deepspeed": str(cfg.deepspeed_config_file())}
     if cfg.strategy is DistributedStrategy.fsdp:
         return {"fsdp": True}  # FSDP2, full shard, one unit per decoder layer (the model's _no_split_modules)
     return {}

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from typing import Callable
 
-from s1x.budget import Request
+from s1x.evaluate.budget import Request
 
 OTHER = "other"
 KEYWORDS: dict[str, tuple[str, ...]] = {

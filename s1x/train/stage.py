@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,10 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from s1x.chat import S1Format
 from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
-from s1x.distributed import launch_command, start_deepspeed_comm, torch_env_from_slurm, trainer_options
-from s1x.lora import add_adapters, merge_adapter
+from s1x.train.distributed import launch_command, start_deepspeed_comm, torch_env_from_slurm, trainer_options
+from s1x.train.lora import add_adapters, merge_adapter
 from s1x.models import load_model, load_tokenizer
-from s1x.packing import collator
+from s1x.train.packing import collator
 
 log = logging.getLogger("s1x.train")  # also when run as __main__ by a launcher
 STATS_FILE = "train_stats.json"
@@ -220,6 +219,3 @@ def main(job_file: str) -> None:
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
-
-if __name__ == "__main__":
-    main(sys.argv[1])

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from s1x.config import ConfigError, DataConfig, Strategy
-from s1x.decontaminate import decontaminate
-from s1x.quality import quality_filter
+from s1x.select.decontaminate import decontaminate
+from s1x.select.quality import quality_filter
 
 Rows = list[dict]
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
-from s1x.evaluate import evaluate_rows, forcing_policy, load_engine
+from s1x.evaluate.stage import evaluate_rows, forcing_policy, load_engine
 from s1x.models import resolve_model_path
 from s1x.store import Store
 

@@ -11,13 +11,13 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from s1x.benchmarks import load_benchmark
-from s1x.budget import ForcingPolicy, SampleState, run_forcing
+from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, Engine, EvalConfig, ExtendConfig, LengthClass, ModelConfig
-from s1x.engines import HFEngine
-from s1x.grading import grade
-from s1x.metrics import BudgetRun, majority_voting, scaling_metrics
+from s1x.evaluate.engines.hf import HFEngine
+from s1x.evaluate.grading import grade
+from s1x.evaluate.metrics import BudgetRun, majority_voting, scaling_metrics
 from s1x.models import load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
@@ -180,7 +180,7 @@ def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -
     tokenizer = load_tokenizer(model_path)
     fmt = S1Format(tokenizer, model_cfg)
     if eval_cfg.engine is Engine.vllm:
-        from s1x.engine_vllm import VLLMEngine
+        from s1x.evaluate.engines.vllm import VLLMEngine
 
         return fmt, VLLMEngine(model_path, model_cfg.dtype.value, eval_cfg.temperature,
                                tensor_parallel_size=eval_cfg.tensor_parallel_size,
@@ -192,7 +192,7 @@ def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -
 
 def budget_bounds(budget: BudgetConfig) -> Optional[list[Optional[int]]]:
     """[min, max] thinking tokens the budget asks for, which Control checks across cells of one method
-    (report.py); None where it sets no bound in tokens: none, ignore, step- and class-conditional, and
+    (s1x/report/table.py); None where it sets no bound in tokens: none, ignore, step- and class-conditional, and
     scale, whose caps bound its points (its own scaling curve)."""
     if budget.mode in (BudgetMode.max, BudgetMode.token_conditional, BudgetMode.rejection):
         return [None, budget.tokens]

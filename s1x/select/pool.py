@@ -7,17 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from s1x.adapters import ADAPTERS, REQUIRED
-from s1x.config import ConfigError, PoolConfig, PoolSource
+from s1x.config import LOCAL_FORMATS, ConfigError, PoolConfig, PoolSource, is_local
 from s1x.embedded import generate_pool
+from s1x.select.adapters import ADAPTERS, REQUIRED
 
-LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 EMBEDDED = "embedded"
-
-
-def is_local(path: str) -> bool:
-    """A local file rather than a hub id (hub ids such as simplescaling/s1K-1.1 may contain dots)."""
-    return Path(path).suffix in LOCAL_FORMATS or path.startswith(("/", "./", "../"))
 
 
 def _load_rows(source: PoolSource) -> list[dict]:

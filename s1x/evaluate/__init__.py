@@ -1,0 +1,14 @@
+"""Evaluate: budget-forced generation on the benchmarks, graded, with the paper's metrics.
+
+Takes a checkpoint and the eval, budget and extend configs; writes <benchmark>.jsonl records and metrics.json.
+"""
+__all__ = ["evaluate"]
+
+
+def __getattr__(name: str):
+    # The stage imports torch and transformers (seconds); planning a sweep imports this package without them.
+    if name == "evaluate":
+        from s1x.evaluate.stage import evaluate
+
+        return evaluate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

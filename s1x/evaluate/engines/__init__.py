@@ -1,0 +1,1 @@
+"""Generation engines: `hf` (transformers) and `vllm`, each with all of its own forcing code."""

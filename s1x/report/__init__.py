@@ -1,0 +1,66 @@
+"""The report stage: tables and plots over the cells of a run or sweep directory.
+
+Takes a run or sweep directory of cells (cell.json each); writes report.md / .csv / .tex and the plots into it.
+Usage: python -m s1x.report SWEEP_DIR   (also the last stage of every run and sweep)
+
+It writes into SWEEP_DIR:
+- report.md     the table (a failed cell's status carries its error) and the plots;
+- report.csv    one row per cell, failed and missing ones included: directory, overrides, one column
+                per swept override, status, error, then per benchmark n, accuracy, its 95 % interval
+                and mean thinking tokens, and per scaling curve Control, Scaling, Performance, as
+                plain numbers (accuracies as fractions, Scaling in accuracy per thinking token),
+                empty where a cell has none;
+- report.tex    a booktabs tabular shaped like the paper's tables (\\input it beside
+                \\usepackage{booktabs}): a row per swept value, accuracy and thinking tokens per
+                benchmark, Control/Scaling/Performance per curve; a cell that did not finish spans
+                its row with its status. budget=scale's per-cap points are in the plot, CSV and Markdown.
+                A second table has a row per method run at two budgets or more in separate cells
+                (budget=token_conditional budget.tokens=64,128: the paper's Table 3) and its Control,
+                Scaling and Performance per benchmark, also in the Markdown;
+                a cell with eval.samples > 1 adds majority voting over its first k samples as the
+                columns of a benchmark "NAME maj@k" (accuracy, thinking tokens of the k samples together);
+- scaling.png   accuracy against mean thinking tokens, a panel per benchmark and a line per method:
+                cells that differ only in the budget's amount (budget.tokens, .times, .caps, ...) are
+                one line, a budget=scale cell adds a point per cap, and majority voting is a line of
+                its own (the paper's parallel scaling against budget forcing's sequential scaling);
+                written when a line has two points;
+- accuracy.png  accuracy per swept value and benchmark with 95 % intervals; written when a finished
+                cell has a plain (not per-cap) benchmark accuracy.
+
+Rows are labelled by the swept axis: the overrides whose values differ between cells. Cells that did
+not finish are in every table and in no plot. Modules: cells (collect), table (the model), render
+(Markdown, CSV, LaTeX), plots, tracking (W&B), callback (the sweep-end stage).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from s1x.report.cells import collect_cells
+from s1x.report.plots import write_plots
+from s1x.report.render import csv_columns, csv_rows, render_csv, render_latex, render_markdown, render_method_markdown
+from s1x.report.table import build_table, method_table
+from s1x.report.tracking import log_report, wandb_logger
+
+REPORT_FILE, CSV_FILE, TEX_FILE = "report.md", "report.csv", "report.tex"
+
+
+def write_report(sweep_dir: Path) -> Path:
+    """Write the tables and plots into sweep_dir (and log them to W&B where its cells went); return report.md."""
+    sweep_dir = Path(sweep_dir)
+    cells = collect_cells(sweep_dir)
+    table = build_table(cells)
+    plots = write_plots(table, sweep_dir)
+    (sweep_dir / CSV_FILE).write_text(render_csv(table))
+    methods = method_table(table)
+    tex, markdown = render_latex(table, str(sweep_dir)), render_markdown(table)
+    if methods.rows:
+        tex += "\n" + render_latex(methods, f"{sweep_dir}: methods across budgets")
+        markdown += "\n## Methods across budgets\n\n" + render_method_markdown(methods)
+    (sweep_dir / TEX_FILE).write_text(tex)
+    figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
+    target = sweep_dir / REPORT_FILE
+    target.write_text(f"# s1x report: {sweep_dir}\n\n" + markdown + figures)
+    logger = wandb_logger(sweep_dir, cells)
+    if logger is not None:
+        log_report(logger, sweep_dir.name, sweep_dir, csv_columns(table), csv_rows(table), plots)
+    return target

@@ -1,0 +1,40 @@
+"""A sweep directory's cells: each cell.json, and a `missing` cell for a directory Hydra started that never wrote one."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from s1x.pipeline import CELL_FILE
+
+
+def _natural_order(relative: Path) -> tuple[str, ...]:
+    return tuple(part.zfill(9) if part.isdigit() else part for part in relative.parts)
+
+
+def collect_cells(sweep_dir: Path) -> list[dict]:
+    """Each cell's cell.json, plus a `missing` cell for each directory Hydra started that never wrote one."""
+    sweep_dir = Path(sweep_dir)
+    dirs = {p.parent for p in sweep_dir.rglob(CELL_FILE)}
+    dirs |= {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
+    cells = []
+    for cell_dir in sorted(dirs, key=lambda d: _natural_order(d.relative_to(sweep_dir))):
+        if (cell_dir / CELL_FILE).exists():
+            cell = json.loads((cell_dir / CELL_FILE).read_text())
+        else:
+            cell = {"overrides": list(OmegaConf.load(cell_dir / ".hydra" / "overrides.yaml")), "status": "missing"}
+        cell["dir"] = str(cell_dir.relative_to(sweep_dir))
+        cells.append(cell)
+    return cells
+
+
+def _override_values(overrides: list[str]) -> dict[str, str]:
+    return {key: value for key, _, value in (o.partition("=") for o in overrides)}
+
+
+def swept_axes(cells: list[dict]) -> list[str]:
+    """The override keys whose values differ between cells (absent counts as a value), in first-seen order."""
+    given = [_override_values(cell["overrides"]) for cell in cells]
+    keys = list(dict.fromkeys(key for values in given for key in values))
+    return [key for key in keys if len({values.get(key) for values in given}) > 1]

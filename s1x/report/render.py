@@ -1,0 +1,95 @@
+"""The table rendered as Markdown, CSV (plain numbers) and LaTeX (booktabs, shaped like the paper's tables)."""
+from __future__ import annotations
+
+import csv
+import io
+from itertools import groupby
+
+from s1x.report.table import CURVE_FIELDS, FIELDS, Measure, Row, Table
+
+
+def _markdown_value(row: Row, measure: Measure) -> str:
+    """Accuracy with its 95 % interval; every other measure as it is."""
+    shown = measure.show(row.values.get(measure.key))
+    if measure.field != "accuracy" or f"{measure.benchmark}.accuracy_ci95_low" not in row.values:
+        return shown
+    low, high = (row.values[f"{measure.benchmark}.accuracy_ci95_{end}"] for end in ("low", "high"))
+    return f"{shown} ({measure.show(low)}–{measure.show(high)})"
+
+
+def render_markdown(table: Table) -> str:
+    shown = [m for m in table.measures if m.field in FIELDS]
+    header = ["cell", "swept" if table.axes else "overrides", "status", *(m.header for m in shown)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.rows:
+        status = f"failed: {row.error[:160]}" if row.status == "failed" else row.status
+        cells = [row.dir, row.label, status, *(_markdown_value(row, m) for m in shown)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_columns(table: Table) -> list[str]:
+    return ["cell", "overrides", *table.axes, "status", "error", *(m.key for m in table.measures)]
+
+
+def csv_rows(table: Table) -> list[list]:
+    return [[row.dir, " ".join(row.overrides), *row.axis.values(), row.status, row.error,
+             *(row.values.get(m.key) for m in table.measures)] for row in table.rows]
+
+
+def render_csv(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(csv_columns(table))
+    writer.writerows(csv_rows(table))
+    return out.getvalue()
+
+
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(TEX_SPECIAL.get(char, char) for char in text)
+
+
+def _tex_header(measure: Measure) -> tuple[str, str]:
+    """(spanning group, column): accuracy and tokens are grouped by quantity, as the paper's tables; curves by benchmark."""
+    quantity = FIELDS[measure.field][0]
+    if measure.field in CURVE_FIELDS:
+        return measure.benchmark, quantity
+    return quantity[0].upper() + quantity[1:], measure.benchmark
+
+
+def render_latex(table: Table, title: str) -> str:
+    shown = [m for m in table.measures if m.field in FIELDS and not m.per_cap]
+    labels = table.axes or ["run"]
+    width = max(len(shown), 1)  # with no measures at all, one column holds each cell's status
+    lines = [f"% s1x report: {title}", rf"\begin{{tabular}}{{{'l' * len(labels)}{'r' * width}}}", r"\toprule"]
+    groups = [(group, len(list(members))) for group, members in groupby(shown, key=lambda m: _tex_header(m)[0])]
+    if groups:
+        lines.append("& " * len(labels) + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{tex_escape(g)}}}" for g, n in groups) + r" \\")
+        start, rules = len(labels) + 1, []
+        for _, n in groups:
+            rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
+            start += n
+        lines.append(" ".join(rules))
+    columns = [_tex_header(m)[1] for m in shown] or ["status"]
+    lines += [" & ".join(tex_escape(c) for c in labels + columns) + r" \\", r"\midrule"]
+    for row in table.rows:
+        label = row.axis_values() or [row.label]
+        if row.status == "done":
+            cells = [tex_escape(m.show(row.values.get(m.key))) for m in shown] or ["done"]
+        else:
+            cells = [rf"\multicolumn{{{width}}}{{c}}{{{tex_escape(row.status)}}}"]
+        lines.append(" & ".join([tex_escape(c) for c in label] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_method_markdown(methods: Table) -> str:
+    lines = ["| method | " + " | ".join(m.header for m in methods.measures) + " |",
+             "|" + "---|" * (len(methods.measures) + 1)]
+    for row in methods.rows:
+        lines.append("| " + " | ".join([row.axis["method"], *(m.show(row.values.get(m.key)) for m in methods.measures)]) + " |")
+    return "\n".join(lines) + "\n"

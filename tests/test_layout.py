@@ -1,0 +1,89 @@
+"""The tree as the README describes it: config a leaf, stage packages, small modules, stable store keys."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from s1x.config import register
+from s1x.pipeline import planned_keys
+from s1x.validate import validated
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+def test_config_is_a_leaf_without_heavy_imports() -> None:
+    modules = _imports_after("import s1x.config")
+    assert not {"torch", "transformers", "datasets"} & modules
+    assert sorted(m for m in modules if m.startswith("s1x")) == ["s1x", "s1x.config"]
+
+
+def test_planning_a_cell_loads_no_torch() -> None:
+    """What the SLURM launcher imports to validate and key a sweep's cells."""
+    modules = _imports_after("import s1x.validate, s1x.pipeline, s1x.store")
+    assert "torch" not in modules and "transformers" not in modules
+
+
+@pytest.mark.parametrize("package,stage", [("select", "select"), ("train", "train"), ("evaluate", "evaluate")])
+def test_each_stage_package_exports_its_stage_function(package: str, stage: str) -> None:
+    module = __import__(f"s1x.{package}", fromlist=[stage])
+    assert callable(getattr(module, stage)) and getattr(module, stage).__name__ == stage
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_cycles() -> None:
+    """Imports anywhere in a module (inside functions too) between s1x's modules form no cycle."""
+    modules = {_module_name(p): p for p in (ROOT / "s1x").rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        graph[name] = {m for m in imported if m in modules and m != name}
+    assert len(graph) > 30
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as error:
+        pytest.fail(f"import cycle: {error.args[1]}")
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "s1x").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+# Keys computed before the stage packages were made (commit 8935cd5): existing stores stay valid.
+KEYS_BEFORE_THE_MOVE = [
+    ([], {"select": "a8427b7b86b52677", "train": "4afa5be3094142ea", "eval": "7ef123c0ab99845a"}),
+    (["data=longest", "budget=max", "budget.tokens=64"],
+     {"select": "a615fc52d6d7d8f0", "train": "6653db25ed9a117f", "eval": "4a4acd1bed046faf"}),
+    (["train=lora", "extend=hmm", "budget=min", "budget.tokens=32"],
+     {"select": "a8427b7b86b52677", "train": "500ecd8d072abef4", "eval": "098bf0dba519d060"}),
+    (["train=none"], {"select": "a8427b7b86b52677", "train": None, "eval": "ba646922ff6b9b14"}),
+]
+
+
+@pytest.mark.parametrize("overrides,keys", KEYS_BEFORE_THE_MOVE)
+def test_store_keys_unchanged(overrides: list[str], keys: dict) -> None:
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        assert planned_keys(validated(compose("config", overrides=overrides))) == keys
