@@ -17,8 +17,10 @@ from s1x.report import write_report
 
 log = logging.getLogger("s1x")
 register()
-# Output directories carry the process id, so runs started in the same second never share one.
-OmegaConf.register_new_resolver("s1x.pid", lambda: os.getpid(), replace=True)
+# Output directories carry the process id, so runs started in the same second never share one. Cached
+# like Hydra's `now`: a sweep's jobs that compose their cell again (submitit_local) get the cache of the
+# process that planned it, not their own process id and a directory of their own.
+OmegaConf.register_new_resolver("s1x.pid", lambda: os.getpid(), replace=True, use_cache=True)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

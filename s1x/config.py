@@ -260,7 +260,8 @@ class BudgetConfig:
     mode: BudgetMode = MISSING
     tokens: Optional[int] = None  # N for max / min / token_conditional / rejection
     times: Optional[int] = None  # k for ignore: suppress the end of thinking k times
-    caps: list[int] = field(default_factory=list)  # the max caps of a scaling curve (scale)
+    caps: list[int] = field(default_factory=list)  # scale: the max caps of the curve
+    extensions: list[int] = field(default_factory=list)  # scale: points that ignore the end of thinking k times
     steps: Optional[int] = None  # step_conditional: the number of steps asked for
     length_class: LengthClass = LengthClass.short  # class_conditional: which generic prompt
     max_attempts: int = 16  # rejection: samples drawn before keeping the last one
@@ -273,8 +274,12 @@ class BudgetConfig:
                 f"budget.tokens must be a positive number of thinking tokens for budget={self.mode.value}, got {self.tokens}",
             )
         if self.mode is BudgetMode.scale:
-            _require(len(self.caps) > 0 and all(c > 0 for c in self.caps) and len(set(self.caps)) == len(self.caps),
+            _require(len(self.caps) + len(self.extensions) > 0,
+                     "budget=scale needs budget.caps or budget.extensions (the curve's points)")
+            _require(all(c > 0 for c in self.caps) and len(set(self.caps)) == len(self.caps),
                      f"budget.caps must be distinct positive token caps for budget=scale, got {self.caps}")
+            _require(all(k >= 0 for k in self.extensions) and len(set(self.extensions)) == len(self.extensions),
+                     f"budget.extensions must be distinct counts >= 0 for budget=scale, got {self.extensions}")
         if self.mode is BudgetMode.ignore:
             _require(self.times is not None and self.times > 0,
                      f"budget.times must be a positive count for budget=ignore, got {self.times}")

@@ -2,6 +2,8 @@
 
 A GGUF model is dequantized once with transformers and saved as a normal checkpoint in the
 cache, so every later stage (training, either engine) loads plain safetensors.
+For inference, `inference_placement` decides the device, dtype and device map from the machine
+(s1x/devices.py) and `load_model` follows it; training loads on the CPU and lets the Trainer place.
 """
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Optional
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedTokenizerBase
 
 from s1x.config import ConfigError, ModelConfig
+from s1x.store import rename_unless_done
+from s1x.devices import Machine, Placement, detect, place
 
 log = logging.getLogger(__name__)
 GGUF_PREFIX = "gguf:"
@@ -55,9 +60,7 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
         )
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.rename(tmp, target)
-    except FileExistsError:  # another process converted it first
-        pass
+        rename_unless_done(tmp, target)  # a process that converted it first wins; its copy is the same
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return str(target)
@@ -70,5 +73,22 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(path: str, dtype: str) -> torch.nn.Module:
-    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+def inference_placement(path: str, dtype: str, machine: Optional[Machine] = None) -> Placement:
+    """Where the model at `path` runs for inference on `machine` (default: this one), from its config alone:
+    parameters are counted on the meta device, without reading or allocating any weight."""
+    config = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+    heads = getattr(config, "num_attention_heads", None)
+    return place(machine or detect(), parameters, dtype, heads, getattr(config, "num_key_value_heads", None) or heads)
+
+
+def load_model(path: str, dtype: str, placement: Optional[Placement] = None) -> torch.nn.Module:
+    """The model in `dtype` on the CPU; with a placement, in its dtype, straight onto its device or device map.
+
+    Training loads without one: the Trainer moves the model itself, and a ZeRO-3 rank must get no device map.
+    """
+    if placement is None:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    device_map = None if placement.device == "cpu" else placement.device_map or placement.device
+    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, placement.dtype), device_map=device_map)

@@ -6,6 +6,7 @@ its first job that much sooner (benchmarks/sweep_planning.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from s1x.evaluate.benchmarks import load_benchmark
-from s1x.config import BudgetMode, Config, DomainClassifier, TrainMethod
+from s1x.config import BudgetMode, Config, DataConfig, DomainClassifier, Strategy, TrainMethod
 from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
-from s1x.select.pool import load_pool
+from s1x.embedded import EMBEDDED_VERSION
+from s1x.select.pool import EMBEDDED, load_pool
 from s1x.select.stage import select
+from s1x.slurm import ACTIVE, ended
 from s1x.store import Store, stage_key
 from s1x.select.tokens import cached_token_counts
 from s1x.tracking import log_cell
@@ -39,8 +42,9 @@ def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Calla
 
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": cfg.eval, "budget": cfg.budget}
-    if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore):
+    determining = {"model": cfg.model, "weights": model_key, "eval": cfg.eval, "budget": cfg.budget,
+                   **_embedded(cfg, pool=False)}
+    if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore) or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
         determining["extend"] = cfg.extend.string
     return determining
 
@@ -80,10 +84,30 @@ def _pool_fingerprint(cfg: Config) -> list:
     return [(s.path, st and st.st_size, st and st.st_mtime_ns) for s, st in zip(cfg.pool.sources, stats)]
 
 
+def _data_determining(data: DataConfig) -> dict[str, Any]:
+    """The data config less what its strategy ignores: a sweep over an ignored key is one selection."""
+    ignored = set()
+    if data.strategy is Strategy.full:
+        ignored |= {"size", "seed", "allow_smaller"}
+    if data.strategy not in (Strategy.diverse, Strategy.s1k):
+        ignored.add("domain_classifier")
+    if data.strategy is not Strategy.s1k:
+        ignored |= {"difficulty_models", "solved_at"}
+    return {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in ignored}
+
+
+def _embedded(cfg: Config, pool: bool) -> dict[str, Any]:
+    """The embedded generator's version, where its pool or benchmark is used: its content is not in the config."""
+    used = "embedded" in cfg.eval.benchmarks or pool and any(s.path == EMBEDDED for s in cfg.pool.sources)
+    return {"embedded": EMBEDDED_VERSION} if used else {}
+
+
 def select_determining(cfg: Config) -> dict[str, Any]:
-    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": cfg.data,
+    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": _data_determining(cfg.data),
                    "benchmarks": cfg.eval.benchmarks, "benchmark_files": cfg.eval.benchmark_files,
-                   "tokenizer": cfg.model.path}
+                   "tokenizer": cfg.model.path, **_embedded(cfg, pool=True)}
+    if cfg.data.strategy is Strategy.s1k:
+        determining["model"] = cfg.model  # without a pool signal or difficulty_models, the base model is scored
     if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
         determining["model"], determining["eval"] = cfg.model, cfg.eval  # they evaluate or classify with it
     return determining
@@ -102,7 +126,7 @@ def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
 
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
-    from s1x.select.difficulty import add_base_correctness
+    from s1x.select.difficulty import add_base_correctness, score_without_thinking
     from s1x.evaluate.stage import load_engine
     from s1x.models import load_tokenizer
 
@@ -126,20 +150,51 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
         return [r.get("domain") or by_id[r["id"]] for r in rows]
 
     def add_difficulty(rows: list[dict]) -> None:
-        add_base_correctness(rows, cfg.data.difficulty_models, cfg.model, cfg.eval, store, cfg.cache_dir)
+        if cfg.data.difficulty_models:
+            add_base_correctness(rows, cfg.data.difficulty_models, cfg.model, cfg.eval, store, cfg.cache_dir)
+        elif not any(row.get("base_correct") is not None for row in rows):
+            score_without_thinking(rows, cfg.model, base_path, store)
 
     return _stage(
         store, "select", select_determining(cfg),
         lambda out: select(cfg.data, load_pool(cfg.pool), cfg.pool.name, benchmarks, count_tokens, label_domains,
-                           add_difficulty if cfg.data.difficulty_models else None, out),
+                           add_difficulty, out),
         f"{cfg.data.strategy.value} size={cfg.data.size} seed={cfg.data.seed} from {cfg.pool.name}", stages,
     )
 
 
-def _run_stages(cfg: Config, cell: dict) -> None:
-    from s1x.evaluate.stage import evaluate
-    from s1x.models import resolve_model_path
+def _train(cfg: Config, store: Store, base_path: str, selection: Path, stages: dict) -> Path:
     from s1x.train.stage import train
+
+    rows = [json.loads(line) for line in open(selection / "selection.jsonl")]
+    determining = train_determining(cfg, selection.name)
+    # Checkpoints live beside the store's temporary directory, which a rerun deletes: they outlive a kill.
+    work_dir = store.path("train", f".{stage_key('train', determining)}.checkpoints")
+    return _stage(
+        store, "train", determining,
+        lambda out: train(cfg.train, cfg.model, cfg.distributed, base_path, rows, out, work_dir),
+        f"{cfg.train.method.value} on {len(rows)} examples", stages,
+    )
+
+
+def _evaluate(cfg: Config, store: Store, model_path: str, model_key: str, stages: dict) -> Path:
+    from s1x.evaluate.stage import evaluate
+
+    return _stage(
+        store, "eval", eval_determining(cfg, model_key),
+        lambda out: evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, model_path, out),
+        f"budget={cfg.budget.mode.value} extend={cfg.extend.name} on {','.join(cfg.eval.benchmarks)}", stages,
+    )
+
+
+def _add_metrics(cell: dict, results: Path) -> None:
+    metrics = json.loads((results / "metrics.json").read_text())
+    cell["metrics"], cell["scaling"] = metrics["benchmarks"], metrics.get("scaling", {})
+    cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded
+
+
+def _run_stages(cfg: Config, cell: dict) -> None:
+    from s1x.models import resolve_model_path
 
     store, stages = Store(cfg.store_dir), cell["stages"]
     base_path = resolve_model_path(cfg.model, cfg.cache_dir)
@@ -147,21 +202,97 @@ def _run_stages(cfg: Config, cell: dict) -> None:
     if cfg.train.method is TrainMethod.none:
         model_path, model_key = base_path, "base"
     else:
-        rows = [json.loads(line) for line in open(selection / "selection.jsonl")]
-        determining = train_determining(cfg, selection.name)
-        # Checkpoints live beside the store's temporary directory, which a rerun deletes: they outlive a kill.
-        work_dir = store.path("train", f".{stage_key('train', determining)}.checkpoints")
-        checkpoint = _stage(
-            store, "train", determining,
-            lambda out: train(cfg.train, cfg.model, cfg.distributed, base_path, rows, out, work_dir),
-            f"{cfg.train.method.value} on {len(rows)} examples", stages,
-        )
+        checkpoint = _train(cfg, store, base_path, selection, stages)
         model_path, model_key = str(checkpoint), checkpoint.name
-    results = _stage(
-        store, "eval", eval_determining(cfg, model_key),
-        lambda out: evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, model_path, out),
-        f"budget={cfg.budget.mode.value} extend={cfg.extend.name} on {','.join(cfg.eval.benchmarks)}", stages,
-    )
-    metrics = json.loads((results / "metrics.json").read_text())
-    cell["metrics"], cell["scaling"] = metrics["benchmarks"], metrics.get("scaling", {})
-    cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded
+    _add_metrics(cell, _evaluate(cfg, store, model_path, model_key, stages))
+
+
+def _stored_input(store: Store, stage: str, key: str) -> Path:
+    path = store.path(stage, key)
+    if not path.is_dir():
+        raise RuntimeError(f"input {stage} {key} is not in the store {store.root}: the job that makes it failed or did not finish")
+    return path
+
+
+def run_stage(cfg: Config, stage: str, key: str) -> dict:
+    """Compute one stage of a cell, its inputs already in the store: a job of a sweep's stage graph.
+
+    `key` is what the plan computed; a config that now gives another key (a local pool file edited
+    since planning) fails here rather than filling a key nothing waits for.
+    """
+    from s1x.models import resolve_model_path
+
+    keys = planned_keys(cfg)
+    if keys.get(stage) != key:
+        raise RuntimeError(f"{stage}: planned as key {key}, but the config now gives {keys.get(stage)}: "
+                           "an input changed since the sweep was planned; submit the sweep again")
+    store, stages = Store(cfg.store_dir), {}
+    base_path = resolve_model_path(cfg.model, cfg.cache_dir)
+    if stage == "select":
+        _select(cfg, store, base_path, stages)
+    elif stage == "train":
+        _train(cfg, store, base_path, _stored_input(store, "select", keys["select"]), stages)
+    else:
+        model = str(_stored_input(store, "train", keys["train"])) if keys["train"] else base_path
+        _evaluate(cfg, store, model, keys["train"] or "base", stages)
+    return stages[stage]
+
+
+# A SLURM sweep's cells are records of their stage keys, written when the sweep is planned; what
+# happened to each is read later from the store and the stages' jobs (cell_outcome).
+
+def cell_record(overrides: list[str], choices: dict[str, str], keys: dict[str, Optional[str]],
+                jobs: dict[str, Optional[str]], computes: dict[str, bool], store_dir: str) -> dict:
+    """A planned cell: its stage keys, the job of each stage (None: in the store already), and whether
+    this cell's job computes the stage (False: reused from the store or from another cell's job)."""
+    return {"overrides": overrides, "choices": choices, "status": "planned", "keys": keys, "jobs": jobs,
+            "computes": computes, "store_dir": str(Path(store_dir).resolve()), "stages": {}}
+
+
+def _stage_outcome(store: Store, stage: str, key: str, job: Optional[str], queue: dict[str, str]) -> tuple[str, str]:
+    """(state, error) of one stage: done, failed, running, pending or missing."""
+    if store.is_done(stage, key):
+        return "done", ""
+    record = store.job_record(stage, key) or {}
+    job = record.get("job_id") or job
+    where = f"{stage} job {job}" + (f" (log {record['log']})" if record.get("log") else "")
+    if record.get("state") == "failed":
+        return "failed", f"{where} failed:\n{record.get('error', '')}"
+    state = queue.get(job or "", "")
+    if state and not ended(state):
+        return ACTIVE[state.split(" ")[0]], ""
+    if state and not state.startswith("COMPLETED"):
+        return "failed", f"{where} ended {state}\nSLURM: job {job} ended {state}"
+    return "missing", ""
+
+
+def cell_jobs(record: dict) -> set[str]:
+    """The SLURM jobs a planned cell's outcome depends on: its stages' jobs, and any later job of the same keys."""
+    store = Store(record["store_dir"])
+    later = (store.job_record(stage, key) or {} for stage, key in record["keys"].items() if key)
+    return {j for j in record["jobs"].values() if j} | {r["job_id"] for r in later if r.get("job_id")}
+
+
+def cell_outcome(record: dict, queue: dict[str, str]) -> dict:
+    """A planned cell's outcome from the store and its stages' jobs (`queue`: job id -> SLURM state).
+
+    The first stage that failed gives the cell its error; a cell is done when every stage is in the store.
+    """
+    store, cell = Store(record["store_dir"]), {**record, "stages": {}}
+    states = []
+    for stage, key in record["keys"].items():
+        if key is None:
+            continue
+        state, error = _stage_outcome(store, stage, key, record["jobs"].get(stage), queue)
+        states.append(state)
+        if state == "done":
+            job = store.job_record(stage, key) or {}
+            computes = record["computes"].get(stage, False)
+            cell["stages"][stage] = {"key": key, "path": str(store.path(stage, key)), "reused": not computes,
+                                     "seconds": job.get("seconds", 0.0) if computes else 0.0}
+        elif state == "failed" and "error" not in cell:
+            cell["error"], cell["failed_stage"] = error, stage
+    cell["status"] = next((s for s in ("failed", "running", "pending", "missing") if s in states), "done")
+    if cell["status"] == "done":
+        _add_metrics(cell, store.path("eval", record["keys"]["eval"]))
+    return cell

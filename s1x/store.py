@@ -4,11 +4,19 @@ A stage's output directory is named by a hash of exactly what determines it (its
 the keys of its inputs). It is built in a hidden temporary directory and renamed into place
 only when complete, so a killed job leaves nothing that later counts as done, and a second
 run (or a second cell of a sweep) with the same key reuses it instead of recomputing.
+
+On a cluster filesystem the file lock may not hold across hosts, so the store does not rely on it:
+a SLURM sweep has one job per key by construction (s1x/graph.py), and where two writers still race
+(a user's manual run beside a job), the one that loses the final rename reuses the winner's output.
+Beside each key a SLURM sweep keeps a job record (`.<key>.job.json`: job id, state, error), which
+is how a later sweep finds a stage already queued and how a report tells a failed stage from a
+missing one.
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import fcntl
 import hashlib
 import json
@@ -17,9 +25,10 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 KEY_FILE = "key.json"
+JOB_SUFFIX = ".job.json"
 
 
 def _plain(value: Any) -> Any:
@@ -83,8 +92,46 @@ class Store:
             try:
                 compute(tmp)
                 (tmp / KEY_FILE).write_text(json.dumps({"stage": stage, **_plain(determining)}, indent=2, sort_keys=True))
-                os.rename(tmp, final)
+                won = rename_unless_done(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-        return final, False
+        return final, not won
+
+    def job_record(self, stage: str, key: str) -> Optional[dict]:
+        """The record of the last SLURM job submitted for this key (job_id, state, error, ...), if any."""
+        path = self.root / stage / f".{key}{JOB_SUFFIX}"
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def update_job_record(self, stage: str, key: str, **fields: Any) -> dict:
+        """Merge fields into the key's job record; written whole and renamed, so a reader never sees half of it.
+
+        `job_id` starts a new record: what an earlier job of the key wrote does not carry over.
+        """
+        path = self.root / stage / f".{key}{JOB_SUFFIX}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = self.job_record(stage, key) or {}
+        record = fields if "job_id" in fields and fields["job_id"] != old.get("job_id") else {**old, **fields}
+        tmp = path.parent / f"{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, path)
+        return record
+
+
+def rename_unless_done(tmp: Path, final: Path) -> bool:
+    """Rename a finished tmp directory into place; False (and tmp removed) when another writer got there first.
+
+    Losing counts as reuse, never as a failure: both wrote the same content. Renaming onto a non-empty
+    directory raises OSError ENOTEMPTY (or EEXIST), not FileExistsError.
+    """
+    try:
+        os.rename(tmp, final)
+        return True
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False

@@ -1,17 +1,34 @@
-"""The checks every entry point runs on a composed config before any stage starts or job is submitted.
+"""The checks every entry point runs on composed configs before any stage starts or job is submitted.
 
 `s1x.config` stays a leaf (no stage code, no torch); the checks that need a stage's registry (adapter
-and benchmark names, then the pool files those adapters read) are here, so a typo fails with the key's name while planning, not inside a job.
+and benchmark names, then the pool files those adapters read) are here, so a typo fails with the key's
+name while planning, not inside a job. A sweep is checked as a whole too (`check_sweep`): a swept key
+whose values cannot change any stage's output would only duplicate cells, so it is an error.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 from omegaconf import DictConfig
 
 from s1x.config import Config, ConfigError, is_local, to_config
 from s1x.evaluate.benchmarks import BENCHMARKS
+from s1x.pipeline import planned_keys
 from s1x.select.adapters import ADAPTERS
+from s1x.select.preflight import check_pool_rows
+from s1x.store import Store
+
+# Why a key can be inert, where the reason is not obvious from the keys alone.
+INERT_REASONS = {
+    "extend": "the extension string is appended only where thinking is extended "
+              "(budget=min, budget=ignore, or budget=scale with budget.extensions)",
+    "data.seed": "data=full takes every row, in the pool's order",
+    "data.size": "data=full takes every row",
+    "distributed": "how training is spread does not change the trained weights",
+    "logger": "where runs are recorded does not change them",
+}
 
 
 def validated(cfg: DictConfig) -> Config:
@@ -26,3 +43,60 @@ def validated(cfg: DictConfig) -> Config:
         if name not in BENCHMARKS:
             raise ConfigError(f"eval.benchmarks: unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
     return typed
+
+
+def _override_values(overrides: Sequence[str]) -> dict[str, str]:
+    return {key.lstrip("+~"): value for key, _, value in (o.partition("=") for o in overrides)}
+
+
+def inert_axes(cells: Sequence[tuple[Sequence[str], Config]]) -> dict[str, str]:
+    """Swept keys whose values leave every stage key of some cells unchanged -> why, in words.
+
+    Cells that differ only in one swept key are compared: if two of them, with different values of that
+    key, have the same select, train and eval keys, the key decided nothing there (the store keys hold
+    exactly what determines each stage's output)."""
+    given = [_override_values(overrides) for overrides, _ in cells]
+    swept = [key for key in dict.fromkeys(k for values in given for k in values)
+             if len({values.get(key) for values in given}) > 1]
+    keys = [tuple(planned_keys(cfg).values()) for _, cfg in cells]
+    budgets = {id(values): cfg.budget.mode.value for values, (_, cfg) in zip(given, cells)}
+    found = {}
+    for key in swept:
+        groups: dict[tuple, dict[str, tuple]] = defaultdict(dict)
+        budget_of: dict[tuple, str] = {}
+        for values, stage_keys in zip(given, keys):
+            rest = tuple(sorted((k, v) for k, v in values.items() if k != key))
+            groups[rest][values.get(key)] = stage_keys
+            budget_of[rest] = budgets[id(values)]
+        for rest, by_value in groups.items():
+            if len(by_value) > 1 and len(set(by_value.values())) < len(by_value):
+                under = " ".join(f"{k}={v}" for k, v in rest) or "the defaults"
+                same = ", ".join(f"{key}={v}" for v in by_value)
+                reason = INERT_REASONS.get(key.split(".")[0] if key.startswith("extend") else key)
+                if "budget=" not in under:
+                    under += f" (budget={budget_of[rest]})"
+                found[key] = f"under {under}, the cells {same} share every stage" + (
+                    f": {reason}" if reason else "")
+                break
+    return found
+
+
+def check_sweep(cells: Sequence[tuple[Sequence[str], Config]], allow_inert: bool) -> None:
+    """Raise ConfigError naming each swept key that cannot change any stage's output, or the first selection
+    its pool cannot give (checked once per selection not yet in the store)."""
+    inert = inert_axes(cells)
+    if inert and not allow_inert:
+        lines = "\n".join(f"  {key}: {why}" for key, why in inert.items())
+        raise ConfigError(f"sweep axis {', '.join(inert)} cannot change any result:\n{lines}\n"
+                          "Remove the axis, change what makes it inert, or run anyway with "
+                          "hydra.sweeper.allow_inert_axes=true")
+    checked = set()
+    for overrides, cfg in cells:
+        key = planned_keys(cfg)["select"]
+        if key in checked or Store(cfg.store_dir).is_done("select", key):
+            continue
+        checked.add(key)
+        try:
+            check_pool_rows(cfg)
+        except ConfigError as error:
+            raise ConfigError(f"cell {' '.join(overrides) or '(defaults)'}: {error}") from None

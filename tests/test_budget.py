@@ -294,9 +294,10 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
 
 
 @pytest.mark.parametrize("stopper", [False, True])
-def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, stopper: bool):
-    """One generation to the largest cap, branched, gives exactly the records of separate runs per cap."""
-    from s1x.evaluate.stage import evaluate_caps, evaluate_rows
+@pytest.mark.parametrize("extensions", [[], [0, 1, 3]])
+def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper: bool, extensions: list[int]):
+    """One generation, branched, gives exactly the records of separate runs per cap and per extension count."""
+    from s1x.evaluate.stage import evaluate_curve, evaluate_rows
 
     if stopper:
         fmt, engine, _ = eager_stopper
@@ -306,8 +307,8 @@ def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, sto
         engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
     rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
     eval_cfg = EvalConfig(max_thinking_tokens=60, max_answer_tokens=8)
-    policies = {cap: forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.max, tokens=cap), ExtendConfig(name="wait", string="Wait"))
-                for cap in (3, 7, 20, 60)}
+    extend = ExtendConfig(name="wait", string="Wait")
+    caps = [3, 7, 20, 60]
     calls = []
     engine_generate = engine.generate
 
@@ -316,12 +317,21 @@ def test_scale_equals_separate_max_runs(tiny_model_dir: Path, eager_stopper, sto
         return engine_generate(requests)
 
     engine.generate = counting
-    branched = evaluate_caps(fmt, engine, policies, rows, "t")
+    budget = BudgetConfig(mode=BudgetMode.scale, caps=caps, extensions=extensions)
+    branched = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, "t")
     branched_calls = list(calls)
-    separate = {cap: evaluate_rows(fmt, engine, policy, rows, "t") for cap, policy in policies.items()}
+    separate = {str(cap): BudgetConfig(mode=BudgetMode.max, tokens=cap) for cap in caps}
+    separate |= {f"+{k}": BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none)
+                 for k in extensions}
+    separate = {label: evaluate_rows(fmt, engine, forcing_policy(fmt, eval_cfg, b, extend), rows, "t")
+                for label, b in separate.items()}
     engine.generate = engine_generate
     assert branched == separate
-    assert any(r["capped"] for r in branched[3]) and any(r["thinking_tokens"] < 20 for r in branched[20]) == stopper
+    assert any(r["capped"] for r in branched["3"]) and any(r["thinking_tokens"] < 20 for r in branched["20"]) == stopper
+    if extensions and stopper:
+        most = [r["extensions"] for r in branched["+3"]]
+        assert max(most) == 3 and [r["extensions"] for r in branched["+1"]] == [min(1, n) for n in most]
+        assert [r["text"].count("Wait") for r in branched["+1"]] == [min(1, n) for n in most]
     assert len(branched_calls) < len(calls) - len(branched_calls)  # fewer engine rounds than separate runs
 
 

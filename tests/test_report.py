@@ -262,3 +262,20 @@ def test_report_is_logged_to_wandb_where_its_cells_were(sweep: Path, monkeypatch
     for name in ("scaling", "accuracy"):
         image = run["dir"] / "files" / summary[f"{name}/path"]
         assert matplotlib.image.imread(image).shape == matplotlib.image.imread(sweep / f"{name}.png").shape
+
+
+def test_reading_states_each_curve_and_the_leader_with_their_numbers(tmp_path: Path):
+    """The paragraph under the report: from cap 8 to two extensions, intervals at both ends, and who leads."""
+    from s1x.report.reading import reading
+
+    sweep = tmp_path / "sweep"
+    trained, trained_curve = _scale_metrics({"embedded": {8: (0, 8.0), 32: (6, 30.2)}})
+    trained["embedded@+2"], base_point = _metrics(7, 8, 114.4), _metrics(0, 8, 42.0)
+    base = {"embedded@8": _metrics(0, 8, 1.7), "embedded@+2": base_point}
+    _write_cell(sweep, 0, ["train=none"], status="done", metrics=base, scaling={"embedded": {"control": 1, "scaling": None, "performance": 0}})
+    _write_cell(sweep, 1, ["train=full"], status="done", metrics=trained, scaling=trained_curve)
+    paragraph = reading(build_table(collect_cells(sweep)))
+    assert "train=full on embedded: accuracy goes from 0.0 % at 8 thinking tokens (cap 8) to 87.5 % at 114 (2 extension(s)), +87.5 points" in paragraph
+    assert "the 95 % intervals at the two ends do not overlap" in paragraph and "Scaling –" in paragraph
+    assert "At the largest budget, train=full leads on embedded with 87.5 % against 0.0 % for train=none (intervals do not overlap)." in paragraph
+    assert "## Reading" in write_report(sweep).read_text()

@@ -1,30 +1,29 @@
-"""A sweep cell preempted on the real SLURM cluster is requeued and resumes training from its checkpoint.
+"""A training job preempted on the real SLURM cluster writes a checkpoint on the signal, is requeued, and resumes from it.
 
-The preemption is what submitit's `SlurmJob._interrupt()` sends: SIGTERM (which submitit ignores)
-then the preemption signal USR2. submitit then calls the launcher's `checkpoint`, which resubmits
-the same cell, and requeues the job with `scontrol requeue`; the rerun finds the training
-checkpoints the first attempt left beside the store.
+The preemption is what submitit's `SlurmJob._interrupt()` sends: SIGTERM (which submitit ignores) then
+the preemption signal USR2. The training finishes its step, writes a checkpoint and stops; submitit
+then calls the job's `checkpoint`, which resubmits the same stage, and requeues the job with
+`scontrol requeue`. The rerun resumes from that checkpoint, not from the last `save_steps` one (there
+is none here: save_steps exceeds the run), and the evaluation waits (afterok) through the requeue.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_s1x
 from tests.test_slurm_cluster import job_fields
-from tests.test_sweep_slurm import LAUNCHER
+from tests.test_sweep_slurm import LAUNCHER, graph_jobs, status, sweeps
 
 pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM cluster here (start one with .ci/slurm-up)")
 
-STEPS = 16  # 8 examples x 2 epochs, one example per step, a checkpoint every 2: preempted after the first
+STEPS = 96  # 24 examples x 4 epochs, one example per step: long enough to preempt in the middle
 # submitit takes a signal for a time-out once a job has run min(80 %, limit - 10 min) of its limit: with
 # the tests' 10 minutes, from its start. With 30, the signal is a preemption.
 LAUNCHER_30_MIN = [*(arg for arg in LAUNCHER if not arg.startswith("hydra.launcher.timeout_min=")),
@@ -32,16 +31,15 @@ LAUNCHER_30_MIN = [*(arg for arg in LAUNCHER if not arg.startswith("hydra.launch
 
 
 def cell_args(model_dir: Path, tmp_path: Path) -> list[str]:
-    return ["model=tiny", f"model.path={model_dir}", f"store_dir={tmp_path}/store", "data.size=8", "train.epochs=2",
-            "train.global_batch_size=1", "train.micro_batch_size=1", "train.save_steps=2",
-            "eval.limit=1", "eval.max_thinking_tokens=4", "eval.max_answer_tokens=2"]
+    return ["model=tiny", f"model.path={model_dir}", f"store_dir={tmp_path}/store", "data.size=24", "train.epochs=4",
+            "train.global_batch_size=1", "train.micro_batch_size=1", "train.save_steps=1000",
+            "eval.limit=1", "eval.max_thinking_tokens=4", "eval.max_answer_tokens=2", "eval.engine=hf"]
 
 
-def wait_for(condition, what: str, sweep: subprocess.Popen, log: Path, timeout: float = 120):
-    """Poll until condition() returns something; fail at once if the sweep ends first."""
+def wait_for(condition, what: str, timeout: float = 180):
+    """Poll until condition() returns something."""
     deadline = time.monotonic() + timeout
     while not (found := condition()):
-        assert sweep.poll() is None, f"the sweep ended before {what}:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no {what} after {timeout}s"
         time.sleep(0.05)
     return found
@@ -53,34 +51,32 @@ def preempt(job_id: str) -> None:
         subprocess.run(["scancel", job_id, "--signal", signal], check=True, timeout=30)
 
 
-def test_a_preempted_cell_is_requeued_and_resumes_training(tiny_model_dir: Path, tmp_path: Path):
-    sweep_dir, store, log = tmp_path / "sweep", tmp_path / "store", tmp_path / "sweep.log"
-    args = ["-m", "data=random", *LAUNCHER_30_MIN, *cell_args(tiny_model_dir, tmp_path), f"hydra.sweep.dir={sweep_dir}"]
-    with open(log, "w") as out:
-        sweep = subprocess.Popen([sys.executable, "-m", "s1x", *args], cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                 stdout=out, stderr=subprocess.STDOUT)
-    job_id = None
+@pytest.mark.slow
+def test_a_preempted_training_checkpoints_on_the_signal_and_resumes_from_it(tiny_model_dir: Path, tmp_path: Path):
+    run_s1x(["-m", "data=random", *LAUNCHER_30_MIN, *cell_args(tiny_model_dir, tmp_path)], cwd=tmp_path)
+    [sweep] = sweeps(tmp_path)
+    [train] = graph_jobs(sweep)["train"]
+    job_id = train["job_id"]
+    job_log = sweep / ".submitit" / job_id / f"{job_id}_0_log.out"
     try:
-        job_id = wait_for(lambda: next((d.name for d in (sweep_dir / ".submitit").glob("*") if d.name.isdigit()), None),
-                          "submitted job", sweep, log)
-        wait_for(lambda: list(store.glob("train/.*.checkpoints/single-x1/checkpoint-*/trainer_state.json")),
-                 "training checkpoint", sweep, log)
+        wait_for(lambda: job_log.exists() and re.search(r"train: step ([5-9]|\d\d+)/", job_log.read_text()), "training step 5")
         preempt(job_id)
-        assert sweep.wait(timeout=300) == 0, log.read_text()[-3000:]
+        done = status(sweep)
     finally:
-        if sweep.poll() is None:
-            sweep.kill()
-            if job_id:
-                subprocess.run(["scancel", job_id], timeout=30)
+        left = [n["job_id"] for nodes in graph_jobs(sweep).values() for n in nodes]
+        subprocess.run(["scancel", *left], timeout=30)  # whatever is left, if the test failed
+    assert done.returncode == 0, done.stdout + done.stderr
 
     assert job_fields(job_id)["Restarts"] == "1"  # the same SLURM job ran twice
-    submitit_log = (sweep_dir / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()
-    assert "Caught signal SIGUSR2 on" in submitit_log and "this job is preempted" in submitit_log
-    assert f"Requeued job {job_id} (3 remaining timeouts)" in submitit_log  # a preemption spends no time-out
-    assert submitit_log.count(f"Starting with JobEnvironment(job_id={job_id},") == 2
-    step = int(re.search(r"resuming from \S+/checkpoint-(\d+)", (sweep_dir / "0" / "__main__.log").read_text()).group(1))
-    cell = json.loads((sweep_dir / "0" / "cell.json").read_text())
+    text = job_log.read_text()
+    assert "Caught signal SIGUSR2 on" in text and "this job is preempted" in text
+    assert f"Requeued job {job_id} (3 remaining timeouts)" in text  # a preemption spends no time-out
+    assert text.count(f"Starting with JobEnvironment(job_id={job_id},") == 2
+    step = int(re.search(r"train: checkpoint at step (\d+), then stopping", text).group(1))
+    assert re.search(rf"train: resuming from \S+/checkpoint-{step}\b", text)
+    assert 5 <= step < STEPS  # the step the signal came at, not a save_steps checkpoint (there is none before 1000)
+    cell = json.loads((sweep / "0" / "cell.json").read_text())
     assert cell["status"] == "done" and cell["metrics"]
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
-    assert stats["resumed_from_step"] == step and 2 <= step < STEPS
+    assert stats["resumed_from_step"] == step
     assert stats["steps"] == STEPS and len(stats["losses"]) == STEPS  # the steps before the preemption are kept

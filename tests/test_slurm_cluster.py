@@ -91,6 +91,18 @@ def test_dependency_afterok_never_runs_after_failure(tmp_path: Path) -> None:
     assert not b.exists()
 
 
+def test_afterany_runs_after_a_job_cancelled_because_its_input_failed(tmp_path: Path) -> None:
+    """A sweep's report job: it waits afterany on every stage job, some of them cancelled by a failed input."""
+    report = tmp_path / "report.txt"
+    failing = sbatch(f"--output={tmp_path}/%j.log", "--wrap=exit 3", cwd=tmp_path)
+    dependent = sbatch(f"--dependency=afterok:{failing}", "--kill-on-invalid-dep=yes", f"--output={tmp_path}/%j.log",
+                       "--wrap=true", cwd=tmp_path)
+    last = sbatch(f"--dependency=afterany:{failing}:{dependent}", f"--output={tmp_path}/%j.log",
+                  f"--wrap=touch {report}", cwd=tmp_path)
+    assert wait_job(last)["JobState"] == "COMPLETED" and report.exists()
+    assert wait_job(dependent)["JobState"] == "CANCELLED"
+
+
 def test_requeue_runs_job_again(tmp_path: Path) -> None:
     log = tmp_path / "runs.txt"
     script = tmp_path / "requeue.sh"

@@ -1,14 +1,22 @@
-"""Sweeps on the real single-node SLURM cluster that .ci/slurm-up starts (no fake sbatch)."""
+"""Sweeps as stage-job graphs on the real single-node SLURM cluster that .ci/slurm-up starts (no fake sbatch).
+
+Every sweep here uses the default sweep directory (outputs/sweeps/<time>_<pid> under the test's own
+working directory), as a user's would: each job must write into the one the planning process chose.
+"""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from s1x.report.cells import collect_cells
+from s1x.slurm import ended, job_states
 from tests.conftest import ROOT, run_s1x
+from tests.test_slurm_cluster import job_fields
 from tests.wandb_log import offline_runs
 
 pytestmark = pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM cluster here (start one with .ci/slurm-up)")
@@ -21,54 +29,107 @@ LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.lau
 def _tiny(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
     return ["model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", "data.size=8",
             "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4", "eval.limit=4",
-            "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12"]
+            "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12", "eval.engine=hf"]
 
 
-def test_grid_runs_as_slurm_jobs_training_once_per_selection(tiny_model_dir: Path, tmp_path: Path):
-    sweep = tmp_path / "sweep"
-    args = ["-m", "data=random,longest", "extend=wait,hmm", *LAUNCHER, *_tiny(tiny_model_dir, tmp_path), "logger=wandb"]
-    result = run_s1x([*args, f"hydra.sweep.dir={sweep}"], cwd=ROOT, env={"WANDB_MODE": "offline"})
-    output = result.stdout + result.stderr
-    jobs = [d for d in (sweep / ".submitit").iterdir() if d.is_dir() and list(d.glob("*_result.pkl"))]
-    assert len(jobs) == 4  # each cell ran as its own SLURM job
-    assert output.count("after afterany:") == 2  # the cells sharing a model wait for the job that trains it
-    assert len(list((tmp_path / "store" / "train").glob("[0-9a-f]*"))) == 2
+def sweeps(cwd: Path) -> list[Path]:
+    """The sweep directories under the default `outputs/sweeps`, oldest first."""
+    return sorted((cwd / "outputs" / "sweeps").iterdir()) if (cwd / "outputs" / "sweeps").is_dir() else []
+
+
+def graph_jobs(sweep: Path) -> dict[str, list[dict]]:
+    graph = json.loads((sweep / "graph.json").read_text())
+    by_stage = {stage: [n for n in graph["nodes"] if n["stage"] == stage and n["state"] == "submit"]
+                for stage in ("select", "train", "eval")}
+    return {**by_stage, "report": [{"job_id": graph["report_job"]}] if graph["report_job"] else []}
+
+
+def status(sweep: Path, wait: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m s1x.status SWEEP --wait`: blocks until no job of the sweep is queued or running."""
+    return subprocess.run([sys.executable, "-m", "s1x.status", str(sweep), *(["--wait", "--interval", "2"] if wait else [])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_a_grid_is_one_job_per_unique_stage_and_the_launcher_returns_at_once(tiny_model_dir: Path, tmp_path: Path):
+    tiny = [arg for arg in _tiny(tiny_model_dir, tmp_path) if not arg.startswith("budget.tokens=")]
+    args = ["-m", "data=random,longest", "extend=wait,hmm", "budget.tokens=8,12", *LAUNCHER, *tiny]
+    first = run_s1x(args, cwd=tmp_path)
+    [sweep] = sweeps(tmp_path)
+    jobs = graph_jobs(sweep)
+    ids = [n["job_id"] for stage in jobs.values() for n in stage]
+    states = job_states(ids)
+    assert not [j for j in ids if ended(states.get(j, "ENDED"))], states  # it returned before any job ended
+    assert {stage: len(nodes) for stage, nodes in jobs.items()} == {"select": 2, "train": 2, "eval": 8, "report": 1}
+    train_job = {n["key"]: n["job_id"] for n in jobs["train"]}
+    for node in jobs["eval"]:
+        assert f"afterok:{train_job[node['needs'][1]]}" in job_fields(node["job_id"])["Dependency"]
+    assert "afterany:" in job_fields(jobs["report"][0]["job_id"])["Dependency"]
+    output = first.stdout + first.stderr
+    assert "graph: 8 cells -> 12 stage jobs + 1 report job (2 select, 2 train, 8 eval)" in output
+    assert "Follow with: python -m s1x.status" in output
+
+    queued = run_s1x(args, cwd=tmp_path)  # the same grid again, while the first one's jobs are queued
+    assert "-> 0 stage jobs + 0 report job" in queued.stdout + queued.stderr and "12 queued by an earlier submission" in queued.stderr + queued.stdout
+    second = sweeps(tmp_path)[1]
+    assert not (second / ".submitit").exists()
+
+    done = status(sweep)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "8 cells: 8 done" in done.stdout and "report" in done.stdout
     cells = collect_cells(sweep)
-    assert len(cells) == 4 and {c["status"] for c in cells} == {"done"}
-    assert sorted(c["stages"]["train"]["reused"] for c in cells) == [False, False, True, True]
-    rows = [line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| ") and "| done |" in line]
-    assert len(rows) == 4
-    runs = offline_runs(sweep)
-    assert len(runs) == 13 and {r["group"] for r in runs} == {sweep.name}  # 4 cells x 3 stages, and the report
+    assert [c["status"] for c in cells] == ["done"] * 8 and len({c["dir"] for c in cells}) == 8
+    assert sorted(c["stages"]["train"]["reused"] for c in cells) == [False] * 2 + [True] * 6
+    assert len([line for line in (sweep / "report.md").read_text().splitlines() if "| done |" in line]) == 8  # the report job's
+    assert job_fields(jobs["report"][0]["job_id"])["JobState"] == "COMPLETED"
+    assert status(second, wait=False).returncode == 0  # the queued sweep's cells read the same store
+    assert [c["metrics"] for c in collect_cells(second)] == [c["metrics"] for c in cells]
 
-    again = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/again"], cwd=ROOT, env={"WANDB_MODE": "offline"})
-    assert "plan: 4 cells, 4 already in the store, 0 to submit" in again.stdout + again.stderr
-    assert not (tmp_path / "again" / ".submitit").exists()
-    assert [c["metrics"] for c in collect_cells(tmp_path / "again")] == [c["metrics"] for c in cells]
+    again = run_s1x(args, cwd=tmp_path)
+    assert "every stage is in the store: nothing to submit" in again.stdout + again.stderr
+    third = sweeps(tmp_path)[2]
+    assert not (third / ".submitit").exists() and "| done |" in (third / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_failed_stage_fails_its_cell_and_the_sweep(tiny_model_dir: Path, tmp_path: Path):
+    # LoRA on modules the model does not have: valid at planning, an error inside the training job.
+    args = ["-m", "train=full,lora", "train.lora_target_modules=[no_such_proj]", *LAUNCHER,
+            *_tiny(tiny_model_dir, tmp_path), "logger=wandb"]
+    run_s1x(args, cwd=tmp_path, env={"WANDB_MODE": "offline"})
+    [sweep] = sweeps(tmp_path)
+    result = status(sweep)
+    assert result.returncode == 1 and "2 cells: 1 done, 1 failed" in result.stdout, result.stdout + result.stderr
+    assert "CANCELLED" in result.stdout  # the failed training's evaluation never ran (afterok)
+    cells = {c["dir"]: c for c in collect_cells(sweep)}
+    assert cells["0"]["status"] == "done" and cells["1"]["status"] == "failed" and cells["1"]["failed_stage"] == "train"
+    error = cells["1"]["error"].strip().splitlines()[-1]
+    assert "no_such_proj" in error
+    log_file = cells["1"]["error"].split("(log ")[1].split(")")[0]
+    assert error in Path(log_file).read_text()
+    assert f"| failed: {error}" in (sweep / "report.md").read_text()  # the report job's
+    assert job_fields(graph_jobs(sweep)["report"][0]["job_id"])["JobState"] == "FAILED"  # the report job says so too
+    runs = offline_runs(sweep)
+    assert len(runs) == 5 and {r["group"] for r in runs} == {sweep.name}  # 3 + 1 stages that ran, and the report
+
+    # Again, waiting here: only the failed training and its evaluation are submitted, and the command fails.
+    again = run_s1x([*args, "hydra.launcher.wait=true"], cwd=tmp_path, check=False, env={"WANDB_MODE": "offline"})
+    output = again.stdout + again.stderr
+    assert again.returncode != 0 and "1 cell(s) failed" in output
+    assert "-> 2 stage jobs + 0 report job (0 select, 1 train, 1 eval); 3 stages already in the store" in output
+
+
+def test_a_dry_run_prints_the_graph_and_submits_nothing(tmp_path: Path):
+    result = run_s1x(["-m", "data=random,longest", "extend=wait,hmm", "budget=min", "budget.tokens=8,16",
+                      "hydra/launcher=slurm", "hydra.launcher.dry_run=true", f"store_dir={tmp_path}/store"], cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert "graph: 8 cells -> 12 stage jobs + 1 report job (2 select, 2 train, 8 eval)" in output
+    assert "1 node x 1 GPU, 8 CPU, 112 GB" in output and "1 node, no GPU, 16 CPU, 64 GB" in output
+    assert "as one job per cell holding 1 x 8 GPUs: 0.12x" in output
+    assert "nothing submitted" in output and not sweeps(tmp_path)
 
 
 def test_a_bad_value_fails_the_sweep_before_any_job_is_submitted(tiny_model_dir: Path, tmp_path: Path):
-    sweep = tmp_path / "sweep"
-    result = run_s1x(["-m", "data.size=8,-1", *LAUNCHER, *_tiny(tiny_model_dir, tmp_path)[:3], f"hydra.sweep.dir={sweep}"],
-                     cwd=ROOT, check=False)
+    result = run_s1x(["-m", "data.size=8,-1", *LAUNCHER, *_tiny(tiny_model_dir, tmp_path)[:3]], cwd=tmp_path, check=False)
     assert result.returncode != 0 and "data.size must be positive, got -1" in result.stderr
-    assert not (sweep / ".submitit").exists()
-
-
-def test_a_failing_cell_does_not_stop_the_others(tiny_model_dir: Path, tmp_path: Path):
-    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
-    from s1x.embedded import generate_pool
-
-    good.write_text("".join(json.dumps(r) + "\n" for r in generate_pool(40, 0)))
-    bad.write_text("".join(json.dumps({"id": r["id"], "question": r["question"], "answer": r["answer"]}) + "\n"
-                           for r in generate_pool(40, 0)))  # no trace column
-    sweep = tmp_path / "sweep"
-    result = run_s1x(["-m", "pool=local", f"pool.sources=[{{path:{good}}}],[{{path:{bad}}}]", "train=none", *LAUNCHER,
-                      *_tiny(tiny_model_dir, tmp_path), f"hydra.sweep.dir={sweep}"], cwd=ROOT, check=False)
-    assert result.returncode != 0 and "1 cell(s) failed" in result.stderr + result.stdout
-    cells = {c["dir"]: c for c in collect_cells(sweep)}
-    assert cells["0"]["status"] == "done" and cells["1"]["status"] == "failed"
-    assert "has no column 'trace'" in cells["1"]["error"]
-    assert "has no column 'trace'" in (sweep / "1" / "__main__.log").read_text()
-    report = (sweep / "report.md").read_text()
-    assert "| failed: s1x.config.ConfigError: pool local: bad.jsonl has no column 'trace'" in report.replace(str(bad.parent) + "/", "")
+    assert not [d for d in sweeps(tmp_path) if (d / ".submitit").exists()]

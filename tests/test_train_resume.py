@@ -21,7 +21,7 @@ def cli_args(model_dir: Path, store: Path) -> list[str]:
     return ["model=tiny", f"model.path={model_dir}", f"store_dir={store}", f"cache_dir={store}/cache",
             "data.size=8", "train.epochs=2", "train.global_batch_size=1", "train.micro_batch_size=1",
             "train.learning_rate=1e-3", "train.save_steps=2",
-            "eval.limit=1", "eval.max_thinking_tokens=4", "eval.max_answer_tokens=2"]
+            "eval.limit=1", "eval.max_thinking_tokens=4", "eval.max_answer_tokens=2", "eval.engine=hf"]
 
 
 def trained(run_dir: Path) -> Path:

@@ -1,42 +1,51 @@
-"""hydra/launcher=slurm: plan a sweep against the store before anything reaches SLURM.
+"""hydra/launcher=slurm: a sweep as a graph of stage jobs, planned against the store, submitted at once.
 
-- Every cell's config is composed and validated first: one bad value fails the sweep before
-  any job is submitted.
-- A cell whose evaluation is already in the store is not submitted; it is recorded in-process
-  (every stage reused), so rerunning a finished sweep submits nothing.
-- Cells that share a trained model are chained: the first trains, the others are submitted
-  with `--dependency=afterany:<its job>` and find the model in the store, instead of holding
-  an allocation while they wait on the store's lock.
-- Each cell is composed once: Hydra's sweeper composes every cell to validate the batch before
-  launching it, and the plan takes those compositions instead of repeating them (composition
-  is most of the planning time of a large sweep: ~75 ms of CPU a cell).
-- A job preempted, or signalled before its time limit, is requeued by submitit: the inherited
-  `checkpoint` resubmits the same cell, whose stages find the store (and training its last
-  checkpoint) where the killed attempt left them. Dependent cells wait through the requeue.
+- Plan: every cell is composed and validated first (one bad value fails the sweep before any job is
+  submitted) and its stage keys computed; the keys become one node per unique select, train and
+  eval key (s1x/graph.py), and a node already in the store, or queued by an earlier submission of
+  the same keys, is no new job. The plan prints, per stage, the jobs, what they wait for, their
+  resources and the GPU-hours they hold against one job per cell; `hydra.launcher.dry_run=true`
+  stops there.
+- Submit: one job per node, sized for its stage (conf/hydra/launcher/slurm.yaml), waiting `afterok`
+  for the job that makes its input (with `--kill-on-invalid-dep`, so a job whose input failed is
+  cancelled, not left pending for ever), then one CPU job that writes the report once every job ended.
+- Return at once: each cell is a record of its stage keys and their jobs (cell.json, and the graph in
+  graph.json); the report job, `python -m s1x.status SWEEP_DIR` and `python -m s1x.report SWEEP_DIR`
+  read the outcome from the store and the jobs. `hydra.launcher.wait=true` blocks instead, and the
+  report is written here, failing the command when a cell failed.
+- The sweep directory is resolved once, here; jobs receive paths, not interpolations (a job that
+  resolved `${s1x.pid:}` itself wrote its cell into a directory of its own).
+- Each cell is composed once: the sweeper composes every cell to validate the batch, and the plan
+  takes those compositions (compositions.py).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides, run_job
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from hydra_plugins.s1x_launcher.compositions import KeptCompositions
 
 log = logging.getLogger("s1x")
+# Passed to sbatch as they are; the resource keys come from each stage's Resources instead.
+SLURM_KEYS = ("partition", "account", "qos", "comment", "constraint", "exclude", "gres", "cpus_per_gpu",
+              "gpus_per_task", "mem_per_gpu", "mem_per_cpu", "signal_delay_s", "setup")
 
 
-class PlannedCell(NamedTuple):
-    index: int
-    overrides: list[str]
-    train_key: Optional[str]
-    done: bool
+class Planned(NamedTuple):
+    cell: Any  # s1x.graph.Cell
+    config: DictConfig  # the composed cell config, without its hydra node
+    choices: dict[str, str]
 
 
 class PhaseTimer:
@@ -57,104 +66,199 @@ class PhaseTimer:
         return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
 
 
-class KeptCompositions:
-    """Hydra's config loader, keeping each composed cell config until the launcher takes it.
+class Submitter:
+    """sbatch through submitit: each job with its stage's resources, its dependencies and the launcher's SLURM options."""
 
-    Pickled into the jobs without what it keeps.
-    """
+    def __init__(self, sweep_dir: Path, params: dict[str, Any]) -> None:
+        self.folder, self.params, self.executors = sweep_dir / ".submitit" / "%j", params, {}
 
-    def __init__(self, loader: Any) -> None:
-        self.loader, self.kept, self.seconds = loader, {}, 0.0
+    def submit(self, job: Any, stage: str, resources: Any, after: list[str], kind: str = "afterok") -> str:
+        import submitit
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "loader":  # not set yet while unpickling
-            raise AttributeError(name)
-        return getattr(self.loader, name)
-
-    def __getstate__(self) -> dict:
-        return {"loader": self.loader, "kept": {}, "seconds": 0.0}
-
-    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        start = time.perf_counter()
-        config = self.loader.load_sweep_config(master_config, sweep_overrides)
-        self.seconds += time.perf_counter() - start
-        self.kept[tuple(sweep_overrides)] = config
-        return config
-
-    def take(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        """The config composed for these overrides (by the sweeper's validation, else now), handed out once."""
-        key = tuple(sweep_overrides)
-        if key not in self.kept:
-            self.load_sweep_config(master_config, sweep_overrides)
-        return self.kept.pop(key)
+        key = (stage, resources)
+        if key not in self.executors:
+            executor = submitit.AutoExecutor(folder=self.folder, slurm_max_num_timeout=self.params["max_num_timeout"])
+            gpus = {"gpus_per_node": resources.gpus_per_node} if resources.gpus_per_node else {}
+            executor.update_parameters(
+                name=f"{self.params['name']}-{stage}", nodes=resources.nodes, tasks_per_node=1,
+                cpus_per_task=resources.cpus_per_task, mem_gb=resources.mem_gb, timeout_min=resources.timeout_min,
+                stderr_to_stdout=self.params.get("stderr_to_stdout", False), **gpus,
+                **{f"slurm_{k}": self.params[k] for k in SLURM_KEYS if self.params.get(k) is not None})
+            self.executors[key] = executor
+        extra = dict(self.params.get("additional_parameters") or {})
+        if after:
+            extra["dependency"] = f"{kind}:{':'.join(after)}"
+            if kind == "afterok":
+                extra["kill-on-invalid-dep"] = "yes"  # an input failed: cancel, do not wait for ever
+        self.executors[key].update_parameters(slurm_additional_parameters=extra)
+        return self.executors[key].submit(job).job_id
 
 
-class PlannedSlurmLauncher(SlurmLauncher):
+class PlannedSlurmLauncher(Launcher):
     # s1x is imported inside the methods: Hydra imports every plugin module at start-up.
+
+    def __init__(self, **params: Any) -> None:
+        self.params = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in params.items()}
+        self.config: Any = None
+        self.hydra_context: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         """Share the sweeper's compositions: it holds the same HydraContext and validates through its loader."""
         if not isinstance(hydra_context.config_loader, KeptCompositions):
             hydra_context.config_loader = KeptCompositions(hydra_context.config_loader)
-        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.config, self.hydra_context = config, hydra_context
 
-    def plan(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[PlannedCell]:
-        """Compose and validate every cell (raises ConfigError naming the key), then look each up in the store."""
-        from s1x.validate import validated
+    def plan(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, timer: PhaseTimer) -> list[Planned]:
+        """Compose and validate every cell (raises ConfigError naming the key), then compute its stage keys."""
+        from s1x.graph import Cell
         from s1x.pipeline import planned_keys
-        from s1x.store import Store
+        from s1x.validate import validated
 
-        cells, compositions, timer = [], self.hydra_context.config_loader, PhaseTimer()
+        planned, compositions = [], self.hydra_context.config_loader
         for offset, overrides in enumerate(job_overrides):
             sweep_config = compositions.take(self.config, list(overrides))
+            choices = dict(sweep_config.hydra.runtime.choices)
             with open_dict(sweep_config):
                 del sweep_config["hydra"]
             with timer("validate"):
                 cfg = validated(sweep_config)
-            with timer("store lookups"):
+                # Jobs start in the submission directory, but absolute paths do not depend on it (nor do keys).
+                cfg = dataclasses.replace(cfg, store_dir=str(Path(cfg.store_dir).absolute()),
+                                          cache_dir=str(Path(cfg.cache_dir).absolute()))
+            with timer("keys"):
                 keys = planned_keys(cfg)
-                done = Store(cfg.store_dir).is_done("eval", keys["eval"])
-            cells.append(PlannedCell(initial_job_idx + offset, list(overrides), keys["train"], done))
-        log.info("plan: %d cells: compose %.2f s, %s", len(cells), compositions.seconds, timer)
-        return cells
-
-    def _executor(self) -> Any:
-        import submitit
-
-        executor = submitit.AutoExecutor(folder=self.params["submitit_folder"],
-                                         slurm_max_num_timeout=self.params["max_num_timeout"])
-        generic = set(OmegaConf.structured(BaseQueueConf).keys())
-        skip = {"submitit_folder", "max_num_timeout"}
-        executor.update_parameters(**{k if k in generic else f"slurm_{k}": v for k, v in self.params.items() if k not in skip})
-        return executor
-
-    def _record_locally(self, cell: PlannedCell) -> JobReturn:
-        sweep_config = self.hydra_context.config_loader.take(self.config, cell.overrides)
-        with open_dict(sweep_config.hydra.job) as job:
-            job.id = f"reused-{cell.index}"
-            job.num = cell.index
-        return run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
-                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            planned.append(Planned(Cell(initial_job_idx + offset, list(overrides), cfg, keys), sweep_config, choices))
+        timer.seconds = {"compose": compositions.seconds, **timer.seconds}
+        return planned
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        cells = self.plan(job_overrides, initial_job_idx)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        pending = [c for c in cells if not c.done]
-        log.info("plan: %d cells, %d already in the store, %d to submit", len(cells), len(cells) - len(pending), len(pending))
-        executor = self._executor() if pending else None
-        trainer_of: dict[str, str] = {}
-        jobs: dict[int, Any] = {}
-        for cell in pending:
-            first = cell.train_key is None or cell.train_key not in trainer_of
-            dependency = {} if first else {"dependency": f"afterany:{trainer_of[cell.train_key]}"}
-            executor.update_parameters(slurm_additional_parameters={**self.params.get("additional_parameters", {}), **dependency})
-            job = executor.submit(self, cell.overrides, "hydra.sweep.dir", cell.index, f"job_id_for_{cell.index}",
-                                  Singleton.get_state())
-            if first and cell.train_key is not None:
-                trainer_of[cell.train_key] = job.job_id
-            log.info("\t#%d: job %s%s  %s", cell.index, job.job_id, f" after {dependency['dependency']}" if dependency else "",
-                     " ".join(filter_overrides(cell.overrides)))
-            jobs[cell.index] = job
-        returns = {c.index: self._record_locally(c) for c in cells if c.done}
-        returns.update({index: job.results()[0] for index, job in jobs.items()})
-        return [returns[c.index] for c in cells]
+        from s1x.graph import build_graph, render_plan
+
+        sweep_dir, timer = self._resolve_sweep_dir(), PhaseTimer()
+        planned = self.plan(job_overrides, initial_job_idx, timer)
+        cells = [p.cell for p in planned]
+        with timer("store lookups"):
+            stored, queued = self._stored_and_queued(cells)
+        log.info("plan: %d cells: %s", len(cells), timer)
+        log.info("plan: %d of %d cells composed as a copy of an earlier cell with other values",
+                 self.hydra_context.config_loader.derived, len(cells))
+        nodes = build_graph(cells, self.params, stored, queued)
+        for line in render_plan(cells, nodes, self.params, report_job=not self.params["wait"]):
+            log.info(line)
+        if self.params["dry_run"]:
+            self._report_elsewhere()
+            if sweep_dir.is_dir() and [p.name for p in sweep_dir.iterdir()] == ["multirun.yaml"]:
+                shutil.rmtree(sweep_dir)  # all the sweeper wrote: a dry run leaves no sweep behind
+            log.info("dry run (hydra.launcher.dry_run=true): nothing submitted, nothing written")
+            return []
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        report = self._submit(sweep_dir, planned, nodes)
+        jobs = [n.job_id for n in nodes.values() if n.job_id]
+        if not jobs:
+            log.info("plan: every stage is in the store: nothing to submit")
+            return []  # the report callback reports now, from the store
+        if self.params["wait"]:
+            self._wait(jobs)
+            return []  # every job ended: the report callback reports
+        self._report_elsewhere()
+        log.info("submitted %d jobs (%d already queued); %s. Follow with: python -m s1x.status %s",
+                 sum(n.state == "submit" for n in nodes.values()), sum(n.state == "queued" for n in nodes.values()),
+                 f"job {report} writes {sweep_dir}/report.md when they end" if report else "no new job: no report job",
+                 sweep_dir)
+        return []
+
+    def _submit(self, sweep_dir: Path, planned: list[Planned], nodes: dict) -> Any:
+        """Submit the graph's new nodes in order (inputs first), write the cells and the graph, then the report
+        job (unless the launcher waits and reports itself); return the report job's id."""
+        from s1x.graph import REPORT, dependencies, stage_resources
+        from hydra_plugins.s1x_launcher.jobs import ReportJob, StageJob
+
+        submitter = Submitter(sweep_dir, self.params)
+        for node in (n for n in nodes.values() if n.state == "submit"):
+            after = dependencies(node, nodes)
+            node.job_id = submitter.submit(StageJob(node.stage, node.key, node.cfg), node.stage, node.resources, after)
+            self._record_job(node, sweep_dir)
+            log.info("\t%-6s %s: job %s%s  (%d cell%s)", node.stage, node.key, node.job_id,
+                     f" after afterok:{':'.join(after)}" if after else "", len(node.cells), "s" * (len(node.cells) > 1))
+        self._write_cells(sweep_dir, planned, nodes)
+        report = None
+        if any(n.state == "submit" for n in nodes.values()) and not self.params["wait"]:
+            jobs = [n.job_id for n in nodes.values() if n.job_id]
+            configs = {str(p.cell.index): p.cell.cfg for p in planned}
+            report = submitter.submit(ReportJob(str(sweep_dir), configs), REPORT, stage_resources(REPORT, None, self.params),
+                                      jobs, kind="afterany")
+            log.info("\t%-6s: job %s after afterany on all %d jobs", REPORT, report, len(jobs))
+        self._write_graph(sweep_dir, nodes, report)
+        return report
+
+    def _resolve_sweep_dir(self) -> Path:
+        """The sweep directory, decided once by this process and written back as a plain path."""
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        with read_write(self.config.hydra), open_dict(self.config.hydra):
+            self.config.hydra.sweep.dir = str(sweep_dir)
+        return sweep_dir
+
+    def _stored_and_queued(self, cells: list) -> tuple[set, dict]:
+        """Stage keys already in the store, and those another submission's job has not finished yet (-> job id)."""
+        from s1x.slurm import ended, job_states
+        from s1x.store import Store
+
+        stored, recorded, seen = set(), {}, set()
+        for cell in cells:
+            store = Store(cell.cfg.store_dir)
+            for stage, key in cell.keys.items():
+                if key is None or (stage, key) in seen:
+                    continue
+                seen.add((stage, key))
+                if store.is_done(stage, key):
+                    stored.add((stage, key))
+                elif (record := store.job_record(stage, key)) and record.get("job_id"):
+                    recorded[stage, key] = record["job_id"]
+        states = job_states(recorded.values()) if recorded else {}
+        return stored, {node: job for node, job in recorded.items() if job in states and not ended(states[job])}
+
+    def _record_job(self, node: Any, sweep_dir: Path) -> None:
+        from s1x.store import Store
+
+        log_file = sweep_dir / ".submitit" / node.job_id / f"{node.job_id}_0_log.out"
+        # No state: if the job started first, its own record of this job id is kept and merged into.
+        Store(node.cfg.store_dir).update_job_record(node.stage, node.key, job_id=node.job_id, sweep=str(sweep_dir),
+                                                    log=str(log_file))
+
+    def _write_cells(self, sweep_dir: Path, planned: list[Planned], nodes: dict) -> None:
+        """Each cell's directory: its composed config and overrides, as Hydra writes them, and its record."""
+        from s1x.pipeline import CELL_FILE, cell_record
+
+        for p in planned:
+            cell_dir = sweep_dir / str(p.cell.index)
+            (cell_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(p.config, cell_dir / ".hydra" / "config.yaml")
+            OmegaConf.save(OmegaConf.create(p.cell.overrides), cell_dir / ".hydra" / "overrides.yaml")
+            (cell_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(p.config, resolve=True))
+            stage_nodes = {stage: nodes.get((stage, key)) for stage, key in p.cell.keys.items()}
+            jobs = {stage: node.job_id if node else None for stage, node in stage_nodes.items()}
+            computes = {stage: bool(node and node.state == "submit" and node.cells[0] == p.cell.index)
+                        for stage, node in stage_nodes.items()}
+            record = cell_record(p.cell.overrides, p.choices, p.cell.keys, jobs, computes, p.cell.cfg.store_dir)
+            (cell_dir / CELL_FILE).write_text(json.dumps(record, indent=2))
+
+    def _write_graph(self, sweep_dir: Path, nodes: dict, report: Any) -> None:
+        """graph.json: every node (stage, key, job, state, input, resources, cells) and the report job."""
+        from s1x.graph import GRAPH_FILE
+
+        graph = [{"stage": n.stage, "key": n.key, "job_id": n.job_id, "state": n.state, "needs": n.needs,
+                  "resources": dataclasses.asdict(n.resources), "cells": n.cells} for n in nodes.values()]
+        (sweep_dir / GRAPH_FILE).write_text(json.dumps({"nodes": graph, "report_job": report}, indent=2))
+
+    def _wait(self, jobs: list[str]) -> None:
+        from s1x.slurm import ended, job_states
+
+        log.info("waiting for %d jobs (hydra.launcher.wait=true)", len(jobs))
+        while any(not ended(state) for state in job_states(jobs).values()):
+            time.sleep(5)
+
+    def _report_elsewhere(self) -> None:
+        """The report callback (conf/config.yaml) would report now, on cells still queued, and fail the
+        sweep for them: here the report job (or `python -m s1x.status`) reports once the jobs ended."""
+        callbacks = self.hydra_context.callbacks
+        callbacks.callbacks = [c for c in callbacks.callbacks if type(c).__name__ != "ReportAtSweepEnd"]

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from s1x.embedded import generate_benchmark
 
-EMBEDDED_BENCHMARK_SIZE = 100
+EMBEDDED_BENCHMARK_SIZE = 200
 LETTERS = "ABCD"
 CHOICE_SEED = 0
 

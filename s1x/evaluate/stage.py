@@ -13,12 +13,13 @@ from tqdm import tqdm
 
 from s1x.evaluate.benchmarks import load_benchmark
 from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
+from s1x.evaluate.curve import extension_label, force_curve
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, Engine, EvalConfig, ExtendConfig, LengthClass, ModelConfig
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.grading import grade
 from s1x.evaluate.metrics import BudgetRun, majority_voting, scaling_metrics
-from s1x.models import load_model, load_tokenizer
+from s1x.models import inference_placement, load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
 
@@ -137,29 +138,13 @@ def _draw(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[
     return states, attempts
 
 
-def evaluate_caps(fmt: S1Format, engine: HFEngine, policies: dict[int, ForcingPolicy], rows: list[dict],
-                  name: str) -> dict[int, list[dict]]:
-    """Records at every max cap from one generation to the largest cap.
-
-    With greedy decoding a run capped at b is the largest run's first b thinking tokens plus a
-    forced answer; runs that ended thinking by themselves before b tokens are the same run. So each
-    smaller cap costs only its answer generation.
-    """
-    caps = sorted(policies)
+def evaluate_curve(fmt: S1Format, engine: HFEngine, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig,
+                   rows: list[dict], name: str) -> dict[str, list[dict]]:
+    """Records per point of budget=scale's curve (caps and extensions), from one generation (s1x/evaluate/curve.py)."""
     prompts = [fmt.prompt(r["question"]) for r in rows]
-    longest = _force(fmt, engine, policies[caps[-1]], prompts, f"{name}@{caps[-1]}")
-    records = {caps[-1]: _records(fmt, rows, prompts, longest)}
-    for cap in caps[:-1]:
-        states = []
-        for full in longest:
-            if full.thinking_tokens < cap and not full.capped:
-                states.append(full)
-            else:
-                states.append(SampleState(full.prompt_ids, policies[cap], generated=full.generated[:cap],
-                                          thinking_tokens=cap, spent=cap, rounds=1))
-        run_forcing(engine.generate, states)
-        records[cap] = _records(fmt, rows, prompts, states)
-    return records
+    points = force_curve(lambda policy: _force(fmt, engine, policy, prompts, name), engine.generate,
+                         lambda point: forcing_policy(fmt, eval_cfg, point, extend), budget.caps, budget.extensions)
+    return {label: _records(fmt, rows, prompts, states) for label, states in points.items()}
 
 
 def summarize(records: list[dict]) -> dict:
@@ -186,8 +171,9 @@ def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -
                                tensor_parallel_size=eval_cfg.tensor_parallel_size,
                                gpu_memory_utilization=eval_cfg.gpu_memory_utilization,
                                max_model_len=eval_cfg.max_model_len)
-    engine = HFEngine(load_model(model_path, model_cfg.dtype.value), tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
-    return fmt, engine
+    dtype = model_cfg.dtype.value
+    model = load_model(model_path, dtype, inference_placement(model_path, dtype))  # the GPUs where there are some
+    return fmt, HFEngine(model, tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
 
 
 def budget_bounds(budget: BudgetConfig) -> Optional[list[Optional[int]]]:
@@ -203,32 +189,33 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
              model_path: str, out_dir: Path) -> dict:
     """Write <benchmark>.jsonl records and metrics.json into out_dir; return the metrics."""
     fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
-    policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
-    metrics: dict = {"benchmarks": {}, "budget_bounds": budget_bounds(budget), "provenance": {
-        "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
-        "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
-        "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,
-        "versions": _versions(eval_cfg.engine),
-        "python": platform.python_version(),
-    }}
-    for name in eval_cfg.benchmarks:
-        rows = load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit]
-        if budget.mode is BudgetMode.scale:
-            policies = {cap: forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.max, tokens=cap), extend)
-                        for cap in budget.caps}
-            by_cap = {f"{name}@{cap}": records for cap, records in evaluate_caps(fmt, engine, policies, rows, name).items()}
-        else:
-            by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
-        for label, records in by_cap.items():
-            with open(out_dir / f"{label}.jsonl", "w") as handle:
-                for record in records:
-                    handle.write(json.dumps(record) + "\n")
-            metrics["benchmarks"][label] = summarize(records)
-            if eval_cfg.samples > 1:
-                metrics["benchmarks"][label]["majority"] = majority_voting(records)
-        if budget.mode is BudgetMode.scale:
-            runs = [BudgetRun(metrics["benchmarks"][f"{name}@{cap}"]["mean_thinking_tokens"],
-                              metrics["benchmarks"][f"{name}@{cap}"]["accuracy"], None, cap) for cap in budget.caps]
-            metrics.setdefault("scaling", {})[name] = scaling_metrics(runs)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with engine:  # frees the model (and vLLM its KV cache and processes) before the next stage of the process
+        policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
+        metrics: dict = {"benchmarks": {}, "budget_bounds": budget_bounds(budget), "provenance": {
+            "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
+            "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
+            "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,
+            "versions": _versions(eval_cfg.engine),
+            "python": platform.python_version(),
+        }}
+        for name in eval_cfg.benchmarks:
+            rows = load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit]
+            if budget.mode is BudgetMode.scale:
+                by_cap = {f"{name}@{label}": records
+                          for label, records in evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, name).items()}
+            else:
+                by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
+            for label, records in by_cap.items():
+                with open(out_dir / f"{label}.jsonl", "w") as handle:
+                    for record in records:
+                        handle.write(json.dumps(record) + "\n")
+                metrics["benchmarks"][label] = summarize(records)
+                if eval_cfg.samples > 1:
+                    metrics["benchmarks"][label]["majority"] = majority_voting(records)
+            if budget.mode is BudgetMode.scale:
+                points = [(str(cap), cap) for cap in budget.caps] + [(extension_label(k), None) for k in budget.extensions]
+                runs = [BudgetRun(metrics["benchmarks"][f"{name}@{label}"]["mean_thinking_tokens"],
+                                  metrics["benchmarks"][f"{name}@{label}"]["accuracy"], None, cap) for label, cap in points]
+                metrics.setdefault("scaling", {})[name] = scaling_metrics(runs)
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -4,7 +4,8 @@ Takes a run or sweep directory of cells (cell.json each); writes report.md / .cs
 Usage: python -m s1x.report SWEEP_DIR   (also the last stage of every run and sweep)
 
 It writes into SWEEP_DIR:
-- report.md     the table (a failed cell's status carries its error) and the plots;
+- report.md     the table (a failed cell's status carries its error), the plots, and a paragraph reading the
+                scaling curves in words (s1x/report/reading.py);
 - report.csv    one row per cell, failed and missing ones included: directory, overrides, one column
                 per swept override, status, error, then per benchmark n, accuracy, its 95 % interval
                 and mean thinking tokens, and per scaling curve Control, Scaling, Performance, as
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from s1x.report.cells import collect_cells
 from s1x.report.plots import write_plots
+from s1x.report.reading import reading
 from s1x.report.render import csv_columns, csv_rows, render_csv, render_latex, render_markdown, render_method_markdown
 from s1x.report.table import build_table, method_table
 from s1x.report.tracking import log_report, wandb_logger
@@ -58,8 +60,9 @@ def write_report(sweep_dir: Path) -> Path:
         markdown += "\n## Methods across budgets\n\n" + render_method_markdown(methods)
     (sweep_dir / TEX_FILE).write_text(tex)
     figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
+    paragraph = reading(table)
     target = sweep_dir / REPORT_FILE
-    target.write_text(f"# s1x report: {sweep_dir}\n\n" + markdown + figures)
+    target.write_text(f"# s1x report: {sweep_dir}\n\n" + markdown + figures + (f"\n## Reading\n\n{paragraph}\n" if paragraph else ""))
     logger = wandb_logger(sweep_dir, cells)
     if logger is not None:
         log_report(logger, sweep_dir.name, sweep_dir, csv_columns(table), csv_rows(table), plots)

@@ -1,4 +1,10 @@
-"""A sweep directory's cells: each cell.json, and a `missing` cell for a directory Hydra started that never wrote one."""
+"""A sweep directory's cells: each cell.json, and a `missing` cell for a directory Hydra started that never wrote one.
+
+A SLURM sweep's cell.json is a record of the cell's stage keys and their jobs until its report job
+settles it: its outcome is read from the store and what SLURM says of the jobs (one squeue call for
+the whole sweep), so a failed stage shows as `failed` with its error, a queued one as `pending`, and
+one whose job vanished as `missing`.
+"""
 from __future__ import annotations
 
 import json
@@ -6,7 +12,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from s1x.pipeline import CELL_FILE
+from s1x.pipeline import CELL_FILE, cell_jobs, cell_outcome
+from s1x.slurm import job_states
 
 
 def _natural_order(relative: Path) -> tuple[str, ...]:
@@ -26,7 +33,17 @@ def collect_cells(sweep_dir: Path) -> list[dict]:
             cell = {"overrides": list(OmegaConf.load(cell_dir / ".hydra" / "overrides.yaml")), "status": "missing"}
         cell["dir"] = str(cell_dir.relative_to(sweep_dir))
         cells.append(cell)
+    planned = [i for i, cell in enumerate(cells) if _unsettled(cell)]
+    if planned:
+        queue = job_states(job for i in planned for job in cell_jobs(cells[i]))
+        for i in planned:
+            cells[i] = {**cell_outcome(cells[i], queue), "dir": cells[i]["dir"]}
     return cells
+
+
+def _unsettled(cell: dict) -> bool:
+    """A SLURM sweep's cell whose outcome is still to be read from the store and its jobs."""
+    return "keys" in cell and cell["status"] not in ("done", "failed")
 
 
 def _override_values(overrides: list[str]) -> dict[str, str]:

@@ -10,7 +10,8 @@ from s1x.report.cells import _override_values, swept_axes
 
 NO_VALUE = "–"
 # Overrides that only change how much thinking a budget allows: cells differing in them are one method's curve.
-BUDGET_AMOUNTS = {"budget.tokens", "budget.times", "budget.caps", "budget.steps", "budget.length_class"}
+BUDGET_AMOUNTS = {"budget.tokens", "budget.times", "budget.caps", "budget.extensions", "budget.steps",
+                  "budget.length_class"}
 # The fields the Markdown and LaTeX tables show (the CSV has every field): field -> (header, display factor, decimals)
 FIELDS = {
     "accuracy": ("accuracy (%)", 100, 1),
@@ -26,10 +27,18 @@ CURVE_FIELDS = ["control", "scaling", "performance"]
 MAJORITY = " maj@"  # 'math500 maj@4': majority voting over each question's first 4 samples
 
 
-def split_cap(label: str) -> tuple[str, Optional[int]]:
-    """'math500@4096' (a budget=scale point) -> ('math500', 4096); 'math500' -> ('math500', None)."""
-    name, at, cap = label.rpartition("@")
-    return (name, int(cap)) if at and cap.isdigit() and MAJORITY not in label else (label, None)
+def split_cap(label: str) -> tuple[str, Optional[tuple[int, int]]]:
+    """A budget=scale point's benchmark and its place on the curve: 'math500@4096' (cap 4096) ->
+    ('math500', (0, 4096)), 'math500@+2' (two extensions, after every cap) -> ('math500', (1, 2));
+    'math500' -> ('math500', None)."""
+    name, at, point = label.rpartition("@")
+    if not at or MAJORITY in label:
+        return label, None
+    if point.isdigit():
+        return name, (0, int(point))
+    if point.startswith("+") and point[1:].isdigit():
+        return name, (1, int(point[1:]))
+    return label, None
 
 
 @dataclass(frozen=True)
@@ -115,10 +124,10 @@ def _values(cell: dict) -> dict[str, float]:
     return values
 
 
-def _benchmark_order(label: str) -> tuple[str, int, int]:
+def _benchmark_order(label: str) -> tuple[str, tuple[int, int], int]:
     name, _, votes = label.partition(MAJORITY)
-    base, cap = split_cap(name)
-    return base, cap or 0, int(votes or 0)
+    base, point = split_cap(name)
+    return base, point or (-1, 0), int(votes or 0)
 
 
 def build_table(cells: list[dict]) -> Table:

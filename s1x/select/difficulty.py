@@ -1,8 +1,10 @@
-"""The s1 difficulty signal from s1x's own evaluation: which pool questions each base model solves.
+"""The s1 difficulty signal from s1x's own evaluation: which pool questions the base models solve.
 
-Each base model is evaluated once per question set (greedy, no budget forcing), cached in the
-store under `difficulty/`; a row's base_correct is 1 if any base model solved it, so the
-s1k strategy drops what either model already gets right, as the paper did.
+Named base models (data.difficulty_models) are evaluated once per question set (greedy, no budget
+forcing); a row's base_correct is 1 if any of them solved it, so the s1k strategy drops what either
+model already gets right, as the paper did. Without them (and without a pool column), the configured
+base model is scored instead: does it answer correctly with no thinking? Both are cached in the store
+under `difficulty/`.
 """
 from __future__ import annotations
 
@@ -50,5 +52,53 @@ def add_base_correctness(rows: list[dict], model_paths: list[str], model_cfg: Mo
         for line in open(out / "records.jsonl"):
             record = json.loads(line)
             solved[record["id"]] = max(solved[record["id"]], float(record["correct"]))
+    for row in rows:
+        row["base_correct"] = solved[row["id"]]
+
+
+def score_without_thinking(rows: list[dict], model_cfg: ModelConfig, model_path: str, store: Store,
+                           batch_size: int = 32) -> None:
+    """Set row["base_correct"] to whether the base model, made to answer with no thinking at all, would write the
+    gold answer first (each of its tokens the most likely one after the answer cue).
+
+    The difficulty signal when the pool has none and no data.difficulty_models are named: one forward pass per
+    question instead of a generation, cached in the store under `difficulty/`. What the model answers without
+    thinking is what thinking cannot be credited for, so s1k keeps the rows it gets wrong."""
+    digest = questions_digest(rows)
+
+    def compute(out: Path) -> None:
+        import torch
+
+        from s1x.chat import S1Format
+        from s1x.evaluate.stage import ANSWER_CUE
+        from s1x.models import inference_placement, load_model, load_tokenizer
+
+        tokenizer = load_tokenizer(model_path)
+        fmt = S1Format(tokenizer, model_cfg)
+        dtype = model_cfg.dtype.value
+        model = load_model(model_path, dtype, inference_placement(model_path, dtype)).eval()
+        cue = fmt.encode("\n" + model_cfg.answer_start + ANSWER_CUE)
+        with open(out / "records.jsonl", "w") as handle:
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                prefixes = [fmt.encode(fmt.prompt(r["question"])) + cue for r in batch]
+                golds = [fmt.encode(" " + str(r["answer"]).strip()) for r in batch]
+                width = max(len(p) + len(g) for p, g in zip(prefixes, golds))
+                ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for i, (p, g) in enumerate(zip(prefixes, golds)):
+                    ids[i, :len(p) + len(g)], mask[i, :len(p) + len(g)] = torch.tensor(p + g), 1
+                with torch.inference_mode():
+                    best = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.argmax(-1).cpu()
+                for i, (row, p, g) in enumerate(zip(batch, prefixes, golds)):
+                    solved = best[i, len(p) - 1:len(p) + len(g) - 1].tolist() == g
+                    handle.write(json.dumps({"id": row["id"], "correct": solved}) + "\n")
+
+    start = time.perf_counter()
+    out, reused = store.get_or_compute("difficulty", {"model": model_cfg, "path": model_path, "questions": digest,
+                                                      "method": "answer_without_thinking"}, compute)
+    log.info("%-8s %-6s %6.1fs  %s answering %d pool questions without thinking  %s", "difficulty",
+             "reused" if reused else "done", time.perf_counter() - start, model_cfg.name, len(rows), out)
+    solved = {record["id"]: float(record["correct"]) for record in map(json.loads, open(out / "records.jsonl"))}
     for row in rows:
         row["base_correct"] = solved[row["id"]]

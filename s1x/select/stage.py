@@ -13,7 +13,7 @@ import sqlite3
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from s1x.config import ConfigError, DataConfig, Strategy
 from s1x.select.decontaminate import decontaminate
@@ -87,7 +87,7 @@ def drop_solved(rows: Rows, solved_at: float) -> tuple[Rows, dict[str, int]]:
 
 def select(cfg: DataConfig, pool: Rows, pool_name: str, benchmarks: dict[str, list[str]],
            count_tokens: Callable[[list[str]], list[int]], label_domains: Callable[[Rows], list[str]],
-           add_difficulty: Optional[Callable[[Rows], None]], out_dir: Path) -> dict:
+           add_difficulty: Callable[[Rows], None], out_dir: Path) -> dict:
     """Write selection.jsonl, manifest.json and the inspection exports; return the manifest."""
     rows, removed = decontaminate(pool, benchmarks)
     filters: dict[str, dict[str, int]] = {"decontamination": removed}
@@ -95,22 +95,11 @@ def select(cfg: DataConfig, pool: Rows, pool_name: str, benchmarks: dict[str, li
     rows = [{**r, "trace_tokens": n} for r, n in zip(rows, counts)]
     if cfg.strategy is Strategy.s1k:
         rows, filters["quality"] = quality_filter(rows)
-        if add_difficulty is not None:
-            add_difficulty(rows)
-        if not any(r.get("base_correct") is not None for r in rows):
-            raise ConfigError(f"data=s1k on pool {pool_name}: no row has a base_correct signal and "
-                              "data.difficulty_models is empty; name base models to evaluate")
+        add_difficulty(rows)
         rows, filters["difficulty"] = drop_solved(rows, cfg.solved_at)
     if cfg.strategy in NEEDS_DOMAINS:
         rows = [{**r, "domain": d} for r, d in zip(rows, label_domains(rows))]
-    size = len(rows) if cfg.strategy is Strategy.full else cfg.size
-    if size > len(rows):
-        if not cfg.allow_smaller:
-            raise ConfigError(f"data.size={cfg.size} exceeds the {len(rows)} rows of pool {pool_name} left after "
-                              f"filtering ({_describe(filters)}); lower data.size or set data.allow_smaller=true")
-        size = len(rows)
-    if not rows:
-        raise ConfigError(f"pool {pool_name}: no rows left after filtering ({_describe(filters)})")
+    size = selection_size(cfg, len(rows), pool_name, filters)
     selected = SAMPLERS[cfg.strategy](rows, size, random.Random(cfg.seed))
     manifest = _manifest(cfg, pool, rows, selected, filters)
     write_outputs(selected, rows, manifest, out_dir)
@@ -119,6 +108,17 @@ def select(cfg: DataConfig, pool: Rows, pool_name: str, benchmarks: dict[str, li
 
 def _describe(filters: dict[str, dict[str, int]]) -> str:
     return "; ".join(f"{stage}: " + ", ".join(f"{k}={v}" for k, v in counts.items()) for stage, counts in filters.items())
+
+
+def selection_size(cfg: DataConfig, available: int, pool_name: str, filters: dict[str, dict[str, int]]) -> int:
+    """How many rows to select from `available` (ConfigError naming each filter's count if it cannot be done)."""
+    if not available:
+        raise ConfigError(f"pool {pool_name}: no rows left after filtering ({_describe(filters)})")
+    size = available if cfg.strategy is Strategy.full else cfg.size
+    if size > available and not cfg.allow_smaller:
+        raise ConfigError(f"data.size={cfg.size} exceeds the {available} rows of pool {pool_name} left after "
+                          f"filtering ({_describe(filters)}); lower data.size or set data.allow_smaller=true")
+    return min(size, available)
 
 
 def _manifest(cfg: DataConfig, pool: Rows, candidates: Rows, selected: Rows, filters: dict) -> dict:

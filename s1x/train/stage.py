@@ -6,6 +6,8 @@ here, not by a library's chat-template heuristics. Every training process runs `
 pipeline's own process for distributed=single, else the ranks torchrun starts with
 `python -m s1x.train JOB`. Checkpoints go to a work directory that outlives a killed attempt,
 so a rerun of the same stage resumes where the last checkpoint left off, in the same data order.
+On the preemption signal (USR2) every process finishes its step and writes a checkpoint before the
+job is requeued, so a preempted run loses minutes, not up to `save_steps` steps (lingua does the same).
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ log = logging.getLogger("s1x.train")  # also when run as __main__ by a launcher
 STATS_FILE = "train_stats.json"
 ADAPTER_DIR = "adapter"
 JOB_FILE, ROWS_FILE = "job.yaml", "rows.jsonl"
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: a training process that stopped at a preemption checkpoint
 # Dense bf16 peak per GPU, for model FLOPs utilization; other devices report tokens/s only.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -78,11 +83,74 @@ def write_job(job: TrainJob, rows: list[dict]) -> Path:
 
 
 def _launch(job: TrainJob, rows: list[dict]) -> None:
+    """Start the training processes and wait for them. On the preemption signal this process waits for
+    them to write their checkpoint (an srun step gets it forwarded) before submitit requeues the job."""
     command = launch_command(job.distributed, write_job(job, rows))
     log.info("train: %s", " ".join(command))
-    returncode = subprocess.run(command).returncode
+    process = subprocess.Popen(command)
+    signalled: list[int] = []
+
+    def defer(signum: int, frame: object) -> None:
+        signalled.append(signum)
+        if command[0] == "srun":  # srun forwards it to every rank; torchrun would die of it
+            process.send_signal(signum)
+
+    previous = _swap_handler(defer)
+    try:
+        returncode = process.wait()
+    finally:
+        _swap_handler(previous)
+    if signalled and callable(previous):
+        previous(signalled[0], None)  # submitit's handler: requeue the job, exit
     if returncode != 0:
         raise RuntimeError(f"training processes failed (exit {returncode}): {' '.join(command)}")
+
+
+def _swap_handler(handler: object) -> object:
+    """Install a USR2 handler, returning the previous one (signals can be handled in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGUSR2, handler)
+
+
+class SaveOnPreemption(TrainerCallback):
+    """On the preemption signal (USR2: submitit's preemption, and SLURM's warning before a time limit),
+    finish the step, write a checkpoint and stop; `hand_on` then passes the signal to whoever handled it
+    before: in a SLURM job's own process submitit, which requeues the job; a training rank exits
+    PREEMPTED_EXIT. Ranks agree on the step (one all-reduce of a flag per step), since the checkpoint of
+    a sharded model is collective."""
+
+    def __init__(self) -> None:
+        self.signalled = self.stopped = False
+        self.previous = _swap_handler(self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.signalled = True
+        log.warning("train: preemption signal: writing a checkpoint after this step")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._anyone_signalled(args):
+            control.should_save = control.should_training_stop = self.stopped = True
+            log.warning("train: checkpoint at step %d, then stopping for the requeue", state.global_step)
+        return control
+
+    def _anyone_signalled(self, args: TrainingArguments) -> bool:
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self.signalled
+        flag = torch.tensor([float(self.signalled)], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            _swap_handler(self.previous)
+
+    def hand_on(self) -> None:
+        """After the preemption checkpoint: the previous handler (submitit requeues), else exit PREEMPTED_EXIT."""
+        if callable(self.previous):
+            self.previous(signal.SIGUSR2, None)
+        raise SystemExit(PREEMPTED_EXIT)
 
 
 def fit(job: TrainJob, rows: list[dict]) -> None:
@@ -110,7 +178,14 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     resume = last_complete_checkpoint(run_dir)
     if resume is not None:
         log.info("train: resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    preemption = SaveOnPreemption()
+    trainer.add_callback(preemption)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        preemption.restore()
+    if preemption.stopped:
+        preemption.hand_on()  # the checkpoint is written; the rerun resumes from it
     trainer.save_model(str(out_dir / ADAPTER_DIR if cfg.method is TrainMethod.lora else out_dir))
     if not trainer.is_world_process_zero():
         return

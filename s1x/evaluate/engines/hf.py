@@ -20,6 +20,18 @@ class HFEngine:
         self.temperature = temperature
         self.seed = seed
 
+    def __enter__(self) -> "HFEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let the model go, and the GPU memory it held."""
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def generate(self, requests: list[Request]) -> list[list[int]]:
         outputs: list[list[int]] = [[] for _ in requests]
         # Sorting by stop set then length keeps batches uniform and padding short.

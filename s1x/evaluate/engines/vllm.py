@@ -188,6 +188,12 @@ class VLLMEngine:
             engine.abort_request(list(pending))
             raise
 
+    def __enter__(self) -> "VLLMEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Stop vLLM's engine processes and free the KV cache now, not at interpreter exit."""
         self.llm.llm_engine.engine_core.shutdown()

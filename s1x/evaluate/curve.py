@@ -1,0 +1,96 @@
+"""A budget-forcing curve from one generation: caps below the natural thinking length, extensions beyond it.
+
+With greedy decoding every point of the curve is a prefix of one run, so the run is generated once and
+each point branches off it and generates only its answer:
+- extensions k = 0, 1, ... K: the run ignores the end of thinking K times (appending the extend string);
+  the run that ignores it k times is the same up to the model's (k+1)-th stop, where it answers instead
+  (k = 0: the model's own ending, no forcing);
+- caps c: the run capped at c is the same up to min(c, the model's first stop): cut there, it answers
+  (forced at the cap, or naturally where the model stopped first).
+Each point's records equal those of a separate run at that budget (tests/test_budget.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from s1x.config import BudgetConfig, BudgetMode
+from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
+
+Force = Callable[[ForcingPolicy], list[SampleState]]  # the main run, under a policy
+Policy = Callable[[BudgetConfig], ForcingPolicy]
+
+
+def extension_label(k: int) -> str:
+    """The point's label after the benchmark name and '@': caps by their number, extensions as '+k'."""
+    return f"+{k}"
+
+
+def _ended_at_stop(state: SampleState) -> bool:
+    """Whether thinking ended where the model stopped (not forced by a cap or the generation limit)."""
+    return state.generated[state.thinking_end:state.answer_begin] == list(state.policy.answer_open_ids)
+
+
+def _first_stop(state: SampleState) -> int | None:
+    """Thinking tokens before the model first ended its thinking, if it did."""
+    if state.extension_offsets:
+        return state.extension_offsets[0]
+    return state.thinking_tokens if _ended_at_stop(state) else None
+
+
+def _answer_at_stop(full: SampleState, policy: ForcingPolicy, end: int, extensions: int) -> SampleState:
+    """The run that accepts the stop at generated[end] after `extensions` forced extensions."""
+    forced = extensions * len(policy.extension_ids)
+    thinking = end - forced
+    state = SampleState(full.prompt_ids, policy, generated=full.generated[:end], thinking_tokens=thinking,
+                        spent=thinking + extensions, extensions=extensions,
+                        extension_offsets=full.extension_offsets[:extensions], rounds=extensions)
+    state.advance([policy.think_end_id])
+    return state
+
+
+def _cap_branch(full: SampleState, policy: ForcingPolicy, cap: int) -> SampleState:
+    stop = _first_stop(full)
+    if stop is not None and stop < cap:
+        return _answer_at_stop(full, policy, stop, 0)
+    cut = min(cap, full.thinking_tokens if stop is None else stop)
+    return SampleState(full.prompt_ids, policy, generated=full.generated[:cut], thinking_tokens=cut, spent=cut, rounds=1)
+
+
+def _extension_branch(full: SampleState, policy: ForcingPolicy, k: int) -> SampleState:
+    if k < full.extensions:
+        return _answer_at_stop(full, policy, full.extension_offsets[k], k)
+    # The run went no further than k extensions: the k-run is the same run; only whether its budget still
+    # asked for more thinking where it ended (hit_limit) is judged against k.
+    hit_limit = full.hit_limit if not _ended_at_stop(full) else full.extensions < k
+    return dataclasses.replace(full, policy=policy, hit_limit=hit_limit)
+
+
+def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], extensions: list[int],
+                on_branch: Callable[[str], None] = lambda label: None) -> dict[str, list[SampleState]]:
+    """States per point label ('64' for cap 64, '+2' for two extensions), from one main run.
+
+    The main run ignores the end of thinking max(extensions) times, or without extensions is capped at the
+    largest cap; `force` runs it, `generate` (an engine's rounds) generates the branches' answers."""
+    caps, extensions = sorted(caps), sorted(extensions)
+    if extensions:
+        times = extensions[-1]
+        main = BudgetConfig(mode=BudgetMode.ignore, times=times) if times else BudgetConfig(mode=BudgetMode.none)
+    else:
+        main = BudgetConfig(mode=BudgetMode.max, tokens=caps[-1])
+    runs = force(policy_for(main))
+    points: dict[str, list[SampleState]] = {}
+    for cap in caps:
+        if not extensions and cap == caps[-1]:
+            points[str(cap)] = runs
+            continue
+        policy = policy_for(BudgetConfig(mode=BudgetMode.max, tokens=cap))
+        points[str(cap)] = [_cap_branch(full, policy, cap) for full in runs]
+    for k in extensions:
+        policy = policy_for(BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none))
+        points[extension_label(k)] = [_extension_branch(full, policy, k) for full in runs]
+    for label, states in points.items():
+        if states is not runs:
+            on_branch(label)
+            run_forcing(generate, states)
+    return points
