@@ -3,7 +3,8 @@
 Commands run from the repository root into its default store and output directories, as a user's would, in
 document order, so later commands reuse what earlier ones computed (as they would for the user). A command
 written for a GPU cluster (a SLURM launcher, or an experiment on a 32B model) runs with the documented
-overlay `+overlay=miniature`, and under SLURM on the local cluster that .ci/slurm-up starts.
+overlay `+overlay=miniature`, and under SLURM on the local cluster that .ci/slurm-up starts. They take over
+an hour on 2 cores, so they carry the `docs` marker, which `make test` (and so CI) leaves out: `pytest -m docs`.
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def test_the_documents_hold_commands_of_each_kind():
 
 
 @pytest.mark.slow
+@pytest.mark.docs
 @pytest.mark.parametrize("source,command", documented_commands(), ids=[c for _, c in documented_commands()])
 def test_documented_command_runs_as_typed(source: str, command: str):
     skip = next((why for start, why in NOT_RUN.items() if command.startswith(start)), None)
