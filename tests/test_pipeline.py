@@ -72,9 +72,13 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
     assert cell["status"] == "done" and set(cell["stages"]) == {"select", "train", "eval"}
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
     assert stats["steps"] == 1 and stats["examples"] == 8 and stats["train_loss"] > 0
-    metrics = cell["metrics"]["embedded"]
-    assert metrics["n"] == 4 and 0 < metrics["mean_thinking_tokens"] <= 48
-    assert "embedded accuracy (%)" in (run_dir / "report.md").read_text()
+    # The default budget is the curve: caps 8, 16, 32, the model's own ending and 1 and 2 extensions, on vLLM.
+    points = cell["metrics"]
+    assert set(points) == {f"embedded@{p}" for p in ("8", "16", "32", "+0", "+1", "+2")}
+    assert all(m["n"] == 4 for m in points.values()) and 0 < points["embedded@+2"]["mean_thinking_tokens"] <= 48
+    assert all(points[f"embedded@{cap}"]["mean_thinking_tokens"] <= cap for cap in (8, 16, 32))
+    assert points["embedded@+1"]["extensions"] <= 4 and cell["scaling"]["embedded"]["control"] == 1.0
+    assert "embedded@8 accuracy (%)" in (run_dir / "report.md").read_text()
     assert "report" in result.stderr + result.stdout
 
 
