@@ -3,7 +3,8 @@
 The model's end-of-thinking delimiter is made to outscore its favourite token (x --stop-factor), so
 it tries to stop often. Forcing runs with both drivers: `budget.run_forcing` over `VLLMEngine.generate`
 (rounds: a request per stop, served from the prefix cache, and every sample waits for the round's
-longest) and `VLLMEngine.run_forcing` (in-stream: each extension forced inside the running generation).
+longest) and `VLLMEngine.force` with eval.forcing=stream (in-stream: each extension forced inside the running
+generation, greedy stand-ins read from the raw logprobs returned with the tokens).
 The unconstrained run decodes, per sample, as many tokens as forcing had the model generate, in one
 call without stop tokens. All on one LLM, alternately, after a warm-up of each.
 
@@ -109,7 +110,7 @@ def forced(engine: VLLMEngine, fmt: S1Format, prompts: list[list[int]], driver: 
     states = [SampleState(p, policy(fmt)) for p in prompts]
     start = time.perf_counter()
     if driver == "in-stream":
-        engine.run_forcing(states)
+        engine.force(states)
     else:
         run_forcing(engine.generate, states)
     return time.perf_counter() - start, states

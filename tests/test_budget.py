@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
-from s1x.evaluate.engines.vllm import ThinkingStream
+from s1x.evaluate.engines.stream import ThinkingStream
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.evaluate.engines.hf import HFEngine
@@ -128,9 +128,10 @@ class ContextModel:
 
 
 def in_stream(model: ContextModel, states: list[SampleState], marked: bool) -> int:
-    """What VLLMEngine.run_forcing and its logits processor do, without vLLM: forced tokens and stand-ins are
-    written by a copy of each sample's stream, as in vLLM's worker, which marks the stand-ins' positions
-    when `marked`. Returns the number of requests."""
+    """What VLLMEngine.force (eval.forcing=stream) and its logits processor do, without vLLM: forced tokens and
+    stand-ins are written by a copy of each sample's stream, as in vLLM's worker; when `marked`, the reader is
+    told where the written token is not the model's choice (what the raw logprobs show). Returns the number
+    of requests."""
     requests = 0
     for state in states:
         stream = ThinkingStream(state, marked=marked)
@@ -211,12 +212,21 @@ def test_a_pause_continues_the_stream_with_the_models_own_extension_token():
 
 
 def test_marks_tell_a_stand_in_from_the_models_own_extension_token():
-    # Greedy engines mark where they stood in: the model's own extension token is thinking, no pause.
+    # Greedy engines tell where they stood in: the model's own extension token is thinking, no pause.
     state = SampleState([0], scripted_policy(BudgetMode.min, 10))
     stream = ThinkingStream(state, marked=True)
     stream.read([11, EXT, 12, EXT, 13], stand_ins={3})
     assert state.generated == [11, EXT, 12, EXT] and state.extension_offsets == [3]
     assert state.thinking_tokens == 3 and state.extensions == 1 and stream.body == [13]
+
+
+def test_a_stand_in_is_only_read_where_one_can_be_written():
+    # A position reported as stood in (say, a model token tied at the top of the raw logprobs) is read as a
+    # stand-in only where a stand-in can be: the extension's first token inside the window.
+    state = SampleState([0], scripted_policy(BudgetMode.min, 3))
+    stream = ThinkingStream(state, marked=True)
+    stream.read([11, 12, 13, 14, EXT, 15], stand_ins={1, 4, 5})
+    assert state.extensions == 0 and stream.body == [11, 12, 13, 14, EXT, 15]
 
 
 # --- the same guarantees with the real transformers engine on a tiny model --------------------------
@@ -312,9 +322,9 @@ def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper
     calls = []
     engine_generate = engine.generate
 
-    def counting(requests):
+    def counting(requests, seed=0):
         calls.append(len(requests))
-        return engine_generate(requests)
+        return engine_generate(requests, seed)
 
     engine.generate = counting
     budget = BudgetConfig(mode=BudgetMode.scale, caps=caps, extensions=extensions)

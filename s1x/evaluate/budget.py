@@ -13,7 +13,7 @@ Engines drive it in one of two ways, with the same decisions (`SampleState.advan
 - rounds (`run_forcing`): a request ends at each stop and the next one carries the extension;
 - in one generation: the engine puts the extension where the model's stop would have been and goes
   on, which saves a request, its scheduling and its re-prefill per extension, and reads the
-  generation back into the same rounds (the vLLM engine's `ThinkingStream`, engines/vllm.py).
+  generation back into the same rounds (`ThinkingStream`, engines/stream.py; the vLLM engine's eval.forcing=stream).
 """
 from __future__ import annotations
 

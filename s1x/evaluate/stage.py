@@ -12,10 +12,12 @@ from typing import Optional
 from tqdm import tqdm
 
 from s1x.evaluate.benchmarks import load_benchmark
-from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
+from s1x.evaluate.budget import ForcingPolicy, SampleState
 from s1x.evaluate.curve import extension_label, force_curve
 from s1x.chat import S1Format
-from s1x.config import BudgetConfig, BudgetMode, Engine, EvalConfig, ExtendConfig, LengthClass, ModelConfig
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing, LengthClass, ModelConfig
+from s1x.config import Engine as EngineName
+from s1x.evaluate.engines import Engine
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.grading import grade
 from s1x.evaluate.metrics import BudgetRun, majority_voting, scaling_metrics
@@ -47,14 +49,11 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _force(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[str], name: str) -> list[SampleState]:
+def _force(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
+           seed: int = 0) -> list[SampleState]:
     states = [SampleState(fmt.encode(p), policy) for p in prompts]
     with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
-        progress = lambda done: bar.update(done - bar.n)  # noqa: E731
-        if isinstance(engine, HFEngine):
-            run_forcing(engine.generate, states, on_round=progress)
-        else:  # vLLM forces inside each sample's thinking generation (same state machine)
-            engine.run_forcing(states, on_round=progress)
+        engine.force(states, seed, on_round=lambda done: bar.update(done - bar.n))
     return states
 
 
@@ -78,9 +77,9 @@ def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[S
     return records
 
 
-def _versions(engine: Engine) -> dict[str, str]:
+def _versions(engine: EngineName) -> dict[str, str]:
     versions = {p: version(p) for p in ("torch", "transformers", "math-verify")}
-    if engine is Engine.vllm:
+    if engine is EngineName.vllm:
         import vllm
 
         versions["vllm"] = vllm.__version__
@@ -99,10 +98,10 @@ def budget_instruction(budget: BudgetConfig) -> str:
     return ""
 
 
-def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: list[dict], name: str,
-                  budget: BudgetConfig | None = None, samples: int = 1) -> list[dict]:
+def evaluate_rows(fmt: S1Format, engine: Engine, policy: ForcingPolicy, rows: list[dict], name: str,
+                  budget: BudgetConfig | None = None, samples: int = 1, seed: int = 0) -> list[dict]:
     """Budget-forced generation and grading of benchmark rows (id, question, answer): one record
-    per row and sample, sample by sample, each sample drawn with its own seeds.
+    per row and sample, sample by sample, each sample drawn with its own seeds (from `seed` on).
 
     budget=rejection resamples every sample whose thinking exceeds budget.tokens, up to
     budget.max_attempts draws, keeping the last draw when none fits.
@@ -110,35 +109,31 @@ def evaluate_rows(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, rows: 
     instruction, prefix = (budget_instruction(budget), budget.think_prefix) if budget else ("", "")
     prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
     draws = budget.max_attempts if budget is not None and budget.mode is BudgetMode.rejection else 1
-    base_seed, records = engine.seed, []
-    try:
-        for sample in range(samples):
-            label = name if samples == 1 else f"{name} sample {sample + 1}/{samples}"
-            states, attempts = _draw(fmt, engine, policy, prompts, label, budget, base_seed + sample * draws)
-            records += _records(fmt, rows, prompts, states, attempts, sample)
-    finally:
-        engine.seed = base_seed
+    records = []
+    for sample in range(samples):
+        label = name if samples == 1 else f"{name} sample {sample + 1}/{samples}"
+        states, attempts = _draw(fmt, engine, policy, prompts, label, budget, seed + sample * draws)
+        records += _records(fmt, rows, prompts, states, attempts, sample)
     return records
 
 
-def _draw(fmt: S1Format, engine: HFEngine, policy: ForcingPolicy, prompts: list[str], name: str,
+def _draw(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
           budget: BudgetConfig | None, seed: int) -> tuple[list[SampleState], list[int]]:
     """One sample per prompt (seeds seed, seed + 1, ... for rejection's redraws) and its draw count."""
-    engine.seed = seed
-    states = _force(fmt, engine, policy, prompts, name)
+    states = _force(fmt, engine, policy, prompts, name, seed)
     attempts = [1] * len(prompts)
     if budget is not None and budget.mode is BudgetMode.rejection:
         for attempt in range(2, budget.max_attempts + 1):
             redo = [i for i, state in enumerate(states) if state.thinking_tokens > budget.tokens]
             if not redo:
                 break
-            engine.seed = seed + attempt - 1
-            for i, state in zip(redo, _force(fmt, engine, policy, [prompts[i] for i in redo], f"{name} draw {attempt}")):
+            redrawn = _force(fmt, engine, policy, [prompts[i] for i in redo], f"{name} draw {attempt}", seed + attempt - 1)
+            for i, state in zip(redo, redrawn):
                 states[i], attempts[i] = state, attempt
     return states, attempts
 
 
-def evaluate_curve(fmt: S1Format, engine: HFEngine, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig,
+def evaluate_curve(fmt: S1Format, engine: Engine, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig,
                    rows: list[dict], name: str) -> dict[str, list[dict]]:
     """Records per point of budget=scale's curve (caps and extensions), from one generation (s1x/evaluate/curve.py)."""
     prompts = [fmt.prompt(r["question"]) for r in rows]
@@ -161,17 +156,18 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -> tuple[S1Format, HFEngine]:
+def load_engine(model_cfg: ModelConfig, model_path: str, eval_cfg: EvalConfig) -> tuple[S1Format, Engine]:
+    """The tokenizer's format and the configured engine, holding the model until it is closed (use it with `with`)."""
     tokenizer = load_tokenizer(model_path)
     fmt = S1Format(tokenizer, model_cfg)
-    if eval_cfg.engine is Engine.vllm:
+    dtype = model_cfg.dtype.value
+    if eval_cfg.engine is EngineName.vllm:
         from s1x.evaluate.engines.vllm import VLLMEngine
 
-        return fmt, VLLMEngine(model_path, model_cfg.dtype.value, eval_cfg.temperature,
-                               tensor_parallel_size=eval_cfg.tensor_parallel_size,
+        parallel = eval_cfg.tensor_parallel_size or inference_placement(model_path, dtype).tensor_parallel_size
+        return fmt, VLLMEngine(model_path, dtype, eval_cfg.temperature, tensor_parallel_size=parallel,
                                gpu_memory_utilization=eval_cfg.gpu_memory_utilization,
-                               max_model_len=eval_cfg.max_model_len)
-    dtype = model_cfg.dtype.value
+                               max_model_len=eval_cfg.max_model_len, forcing=eval_cfg.forcing)
     model = load_model(model_path, dtype, inference_placement(model_path, dtype))  # the GPUs where there are some
     return fmt, HFEngine(model, tokenizer, eval_cfg.batch_size, eval_cfg.temperature)
 
@@ -192,7 +188,8 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
     with engine:  # frees the model (and vLLM its KV cache and processes) before the next stage of the process
         policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
         metrics: dict = {"benchmarks": {}, "budget_bounds": budget_bounds(budget), "provenance": {
-            "engine": eval_cfg.engine.value, "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
+            "engine": eval_cfg.engine.value, "forcing": getattr(engine, "forcing", Forcing.rounds).value,  # after any fallback
+            "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
             "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
             "think_end": model_cfg.think_end, "answer_start": model_cfg.answer_start,
             "versions": _versions(eval_cfg.engine),

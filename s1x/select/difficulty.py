@@ -40,9 +40,11 @@ def add_base_correctness(rows: list[dict], model_paths: list[str], model_cfg: Mo
 
         def compute(out: Path) -> None:
             fmt, engine = load_engine(base, resolve_model_path(base, cache_dir), eval_cfg)
-            policy = forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="none", string=""))
+            with engine:  # freed before the next base model loads: one engine per process
+                policy = forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="none", string=""))
+                records = evaluate_rows(fmt, engine, policy, rows, f"difficulty {base.name}")
             with open(out / "records.jsonl", "w") as handle:
-                for record in evaluate_rows(fmt, engine, policy, rows, f"difficulty {base.name}"):
+                for record in records:
                     handle.write(json.dumps(record) + "\n")
 
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Generation engines behind one call: a list of budget-forcing requests in, new token ids out."""
+"""The transformers engine: a list of budget-forcing requests in, new token ids out; forcing in rounds."""
 from __future__ import annotations
 
 from itertools import groupby
@@ -6,25 +6,22 @@ from itertools import groupby
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from s1x.evaluate.budget import Request
+from s1x.evaluate.budget import Request, SampleState, run_forcing
+from s1x.evaluate.engines import Engine, OnRound
 
 
-class HFEngine:
+class HFEngine(Engine):
     """transformers `generate`, batched with left padding; requests sharing stop tokens run together."""
 
     def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, batch_size: int,
-                 temperature: float, seed: int = 0) -> None:
+                 temperature: float) -> None:
         self.model = model.eval()
         self.pad_id = tokenizer.pad_token_id
         self.batch_size = batch_size
         self.temperature = temperature
-        self.seed = seed
 
-    def __enter__(self) -> "HFEngine":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
+        run_forcing(lambda requests: self.generate(requests, seed), states, on_round)
 
     def close(self) -> None:
         """Let the model go, and the GPU memory it held."""
@@ -32,7 +29,7 @@ class HFEngine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def generate(self, requests: list[Request]) -> list[list[int]]:
+    def generate(self, requests: list[Request], seed: int = 0) -> list[list[int]]:
         outputs: list[list[int]] = [[] for _ in requests]
         # Sorting by stop set then length keeps batches uniform and padding short.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].stop_ids, len(requests[i].prompt_ids)))
@@ -40,12 +37,12 @@ class HFEngine:
             group = list(group)
             for start in range(0, len(group), self.batch_size):
                 batch = group[start:start + self.batch_size]
-                for i, ids in zip(batch, self._generate_batch([requests[i] for i in batch])):
+                for i, ids in zip(batch, self._generate_batch([requests[i] for i in batch], seed)):
                     outputs[i] = ids
         return outputs
 
     @torch.inference_mode()
-    def _generate_batch(self, requests: list[Request]) -> list[list[int]]:
+    def _generate_batch(self, requests: list[Request], seed: int) -> list[list[int]]:
         width = max(len(r.prompt_ids) for r in requests)
         device = self.model.device  # with a device map: where the embeddings are
         input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long, device=device)
@@ -63,7 +60,7 @@ class HFEngine:
             pad_token_id=self.pad_id,
         )
         if self.temperature > 0:
-            torch.manual_seed(self.seed)
+            torch.manual_seed(seed)
         out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
         results = []
         for row, r in enumerate(requests):
