@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -226,9 +226,6 @@ class DistributedConfig:
 
 @dataclass
 class EvalConfig:
-    # Fields that decide how outputs are computed, never what they are: store keys leave them out.
-    NOT_IN_KEYS: ClassVar[tuple[str, ...]] = ("forcing",)
-
     benchmarks: list[str] = field(default_factory=lambda: ["embedded"])
     benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of the hub
     engine: Engine = Engine.hf

@@ -40,9 +40,18 @@ def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Calla
     return path
 
 
+# Eval fields that decide how outputs are computed, never what they are (eval.forcing: stream and rounds
+# give the same records), so the store keys leave them out.
+EVAL_HOW_ONLY = ("forcing",)
+
+
+def _keyed_eval(cfg: Config) -> dict[str, Any]:
+    return {f.name: getattr(cfg.eval, f.name) for f in dataclasses.fields(cfg.eval) if f.name not in EVAL_HOW_ONLY}
+
+
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": cfg.eval, "budget": cfg.budget,
+    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": cfg.budget,
                    **_embedded(cfg, pool=False)}
     if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore) or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
         determining["extend"] = cfg.extend.string
@@ -109,7 +118,7 @@ def select_determining(cfg: Config) -> dict[str, Any]:
     if cfg.data.strategy is Strategy.s1k:
         determining["model"] = cfg.model  # without a pool signal or difficulty_models, the base model is scored
     if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
-        determining["model"], determining["eval"] = cfg.model, cfg.eval  # they evaluate or classify with it
+        determining["model"], determining["eval"] = cfg.model, _keyed_eval(cfg)  # they evaluate or classify with it
     return determining
 
 
@@ -144,8 +153,10 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
             labels = classify_keywords([r["question"] for r in unlabeled])
         else:
             fmt, engine = load_engine(cfg.model, base_path, cfg.eval)
-            labels = classify_with_model([r["question"] for r in unlabeled], sorted(KEYWORDS),
-                                         lambda text: fmt.encode(fmt.chat_prefix(text)), engine.generate, fmt.tokenizer.decode)
+            with engine:  # closed before the next engine of this process (difficulty scoring, evaluation)
+                labels = classify_with_model([r["question"] for r in unlabeled], sorted(KEYWORDS),
+                                             lambda text: fmt.encode(fmt.chat_prefix(text)), engine.generate,
+                                             fmt.tokenizer.decode)
         by_id = dict(zip((r["id"] for r in unlabeled), labels))
         return [r.get("domain") or by_id[r["id"]] for r in rows]
 
