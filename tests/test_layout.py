@@ -73,18 +73,20 @@ def test_no_module_over_400_lines() -> None:
 
 # The keys of fixed configs. A change here invalidates every user's store, so it must be deliberate: the stage
 # packages (issue 13) kept them; the miniature (issue 14) changed them on purpose (the embedded generator's
-# version, and the data keys a strategy ignores, which no longer split selections).
+# version, and the data keys a strategy ignores, which no longer split selections), and again with the labelled
+# chains (EMBEDDED_VERSION 3), the curve's caps 16/32/64, 160 thinking tokens and two epochs. eval.forcing (issue 16)
+# is left out of them: stream and rounds give the same records.
 PINNED_KEYS = [
     ([],
-     {"select": "8c097063435674e8", "train": "bf76caf745a9477a", "eval": "d1ca9879615a7800"}),
+     {"select": "51097b878678064b", "train": "3a7964801aaa866c", "eval": "c1cbb6feea4a7614"}),
     (["data=longest", "budget=max", "budget.tokens=64"],
-     {"select": "94cd56cd7ab24d40", "train": "09f635e01f6c83ee", "eval": "45c19c2267417749"}),
+     {"select": "a1e982a0be21ae38", "train": "2d2350b83a9e0e6f", "eval": "31925f976ae77922"}),
     (["train=lora", "extend=hmm", "budget=min", "budget.tokens=32"],
-     {"select": "8c097063435674e8", "train": "0395ce6a7716a351", "eval": "eecc1cdbb36373c9"}),
+     {"select": "51097b878678064b", "train": "85f32a82c135e9f8", "eval": "27b7b41c5b0e0bd7"}),
     (["train=none"],
-     {"select": "8c097063435674e8", "train": None, "eval": "4ab4dbb615441405"}),
+     {"select": "51097b878678064b", "train": None, "eval": "881e908a30bc3b6b"}),
     (["pool=s1k", "data=s1k", "eval=paper"],
-     {"select": "ba15c8c9207d3c77", "train": "b9367ecf869166d3", "eval": "56696fe81877b24b"}),
+     {"select": "ba15c8c9207d3c77", "train": "447d60e8297fa6f5", "eval": "d339b6e920ae1ac1"}),
 ]
 
 

@@ -67,18 +67,18 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
     """The real SmolLM2 path (GGUF conversion, training, evaluation) on a handful of examples."""
     run_dir = tmp_path / "run"
     result = run_s1x([f"store_dir={tmp_path}/store", "data.size=8", "train.epochs=1", "train.global_batch_size=8",
-                      "eval.limit=4", "eval.max_thinking_tokens=48", f"hydra.run.dir={run_dir}"], cwd=ROOT)
+                      "eval.limit=4", "eval.max_thinking_tokens=80", f"hydra.run.dir={run_dir}"], cwd=ROOT)
     cell = json.loads((run_dir / "cell.json").read_text())
     assert cell["status"] == "done" and set(cell["stages"]) == {"select", "train", "eval"}
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
     assert stats["steps"] == 1 and stats["examples"] == 8 and stats["train_loss"] > 0
-    # The default budget is the curve: caps 8, 16, 32, the model's own ending and 1 and 2 extensions, on vLLM.
+    # The default budget is the curve: caps 16, 32, 64, the model's own ending and 1 and 2 extensions, on vLLM.
     points = cell["metrics"]
-    assert set(points) == {f"embedded@{p}" for p in ("8", "16", "32", "+0", "+1", "+2")}
-    assert all(m["n"] == 4 for m in points.values()) and 0 < points["embedded@+2"]["mean_thinking_tokens"] <= 48
-    assert all(points[f"embedded@{cap}"]["mean_thinking_tokens"] <= cap for cap in (8, 16, 32))
+    assert set(points) == {f"embedded@{p}" for p in ("16", "32", "64", "+0", "+1", "+2")}
+    assert all(m["n"] == 4 for m in points.values()) and 0 < points["embedded@+2"]["mean_thinking_tokens"] <= 80
+    assert all(points[f"embedded@{cap}"]["mean_thinking_tokens"] <= cap for cap in (16, 32, 64))
     assert points["embedded@+1"]["extensions"] <= 4 and cell["scaling"]["embedded"]["control"] == 1.0
-    assert "embedded@8 accuracy (%)" in (run_dir / "report.md").read_text()
+    assert "embedded@16 accuracy (%)" in (run_dir / "report.md").read_text()
     assert "report" in result.stderr + result.stdout
 
 

@@ -69,7 +69,7 @@ def test_packed_row_gives_every_sequence_its_own_loss(tiny_model_dir: Path):
     assert unmasked["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
     torch.testing.assert_close(torch.stack(in_row), torch.stack(alone), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(packed_loss, padded_loss, atol=1e-5, rtol=1e-5)
-    assert (torch.stack(contaminated[1:]) - torch.stack(alone[1:])).abs().min() > 1e-3
+    assert (torch.stack(contaminated[1:]) - torch.stack(alone[1:])).abs().min() > 1e-4
 
 
 def test_packed_and_padded_training_end_at_the_same_weights(tiny_model_dir: Path, tmp_path: Path):
