@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s1x.evaluate.benchmarks import load_benchmark  # noqa: E402
+from s1x.evaluate.benchmarks import builtin_spec, load_benchmark  # noqa: E402
 from s1x.config import DataConfig, ModelConfig, PoolConfig, PoolSource, Strategy  # noqa: E402
 from s1x.models import load_tokenizer, resolve_model_path  # noqa: E402
 from s1x.select.pool import load_pool  # noqa: E402
@@ -70,7 +70,7 @@ def main() -> None:
     # The token cache outlives the run, as the store's does: the first run pays the cold pass.
     cache = ROOT / ".s1x" / "cache" / "benchmark-select-59k-token-counts.sqlite"
     cold = not cache.exists()
-    benchmarks = {name: [r["question"] for r in load_benchmark(name, str(path))] for name, path in BENCHMARK_FILES.items()}
+    benchmarks = {name: [r["question"] for r in load_benchmark(name, builtin_spec(name, str(path))).rows] for name, path in BENCHMARK_FILES.items()}
     with tempfile.TemporaryDirectory() as tmp:
 
         def count_tokens(texts: list[str]) -> list[int]:

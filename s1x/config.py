@@ -9,6 +9,7 @@ s1x and nothing heavy, so planning a sweep never loads torch.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -224,10 +225,54 @@ class DistributedConfig:
                      f"distributed.deepspeed_config: no DeepSpeed JSON at {self.deepspeed_config}")
 
 
+class BenchmarkKind(Enum):
+    math = "math"  # math-verify equivalence of the final answer
+    choice = "choice"  # the letter of the correct choice; choices shuffled with a seed per question
+    exact = "exact"  # normalised string equality
+
+
+@dataclass
+class BenchmarkConfig:
+    """Where a benchmark's rows come from and how each becomes (id, question, gold answer, kind).
+
+    One source: a hub dataset (hub_id, subset, split), a local .jsonl/.json/.parquet/.csv file, or the
+    embedded generator. Built-ins are YAML files in conf/benchmark/; `eval.benchmark_specs` adds one.
+    """
+    question: str = MISSING  # a field, or a template over fields: "{context}\n\n{question}"
+    answer: str = MISSING  # the gold answer's field; kind=choice: the correct choice's text, index or letter
+    kind: BenchmarkKind = BenchmarkKind.math
+    hub_id: Optional[str] = None
+    subset: Optional[str] = None
+    split: str = "test"
+    file: Optional[str] = None
+    generated: bool = False  # rows from s1x's embedded generator (their ids are its own)
+    # The gold answer inside a solution text: "boxed" (the last \boxed{}) or a regex whose group 1 (else the
+    # whole match) of the last match is the answer, e.g. "####\s*(.+)$".
+    answer_pattern: Optional[str] = None
+    choices: list[str] = field(default_factory=list)  # kind=choice: the choices' fields, or one field holding a list
+    id: Optional[str] = None  # the id field; null: the row's index
+
+    def check(self, key: str) -> None:
+        """ConfigError naming `key` (e.g. eval.benchmark_specs.mybench) for a description that cannot load."""
+        sources = [name for name, given in (("hub_id", self.hub_id), ("file", self.file), ("generated", self.generated)) if given]
+        _require(len(sources) == 1, f"{key}: give exactly one source of hub_id, file, generated; got {sources or 'none'}")
+        if self.file is not None:
+            _require(Path(self.file).suffix in LOCAL_FORMATS,
+                     f"{key}.file: {self.file} is not one of {', '.join(LOCAL_FORMATS)}")
+            _require(Path(self.file).is_file(), f"{key}.file: no such file {self.file}")
+        _require(self.kind is not BenchmarkKind.choice or bool(self.choices), f"{key}.choices: kind=choice needs the choices' fields")
+        if self.answer_pattern not in (None, "boxed"):
+            try:
+                re.compile(self.answer_pattern)
+            except re.error as error:
+                raise ConfigError(f"{key}.answer_pattern: not a regular expression ({error}): {self.answer_pattern}") from None
+
+
 @dataclass
 class EvalConfig:
-    benchmarks: list[str] = field(default_factory=lambda: ["embedded"])
-    benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of the hub
+    benchmarks: list[str] = field(default_factory=lambda: ["embedded"])  # names in benchmark_specs or conf/benchmark/
+    benchmark_specs: dict[str, BenchmarkConfig] = field(default_factory=dict)  # name -> a benchmark of your own
+    benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of its source (same fields)
     engine: Engine = Engine.hf
     batch_size: int = 16
     # Hard limit on generated thinking tokens, whatever the budget (the paper's 32K).
@@ -247,6 +292,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         for name, path in self.benchmark_files.items():
             _require(Path(path).is_file(), f"eval.benchmark_files.{name}: no such file {path}")
+        for name, spec in self.benchmark_specs.items():
+            spec.check(f"eval.benchmark_specs.{name}")
         _require(self.batch_size > 0, f"eval.batch_size must be positive, got {self.batch_size}")
         _require(self.max_thinking_tokens > 0, f"eval.max_thinking_tokens must be positive, got {self.max_thinking_tokens}")
         _require(self.max_answer_tokens > 0, f"eval.max_answer_tokens must be positive, got {self.max_answer_tokens}")

@@ -15,7 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import benchmark_fingerprints, benchmark_questions
+from s1x.evaluate.results import METRICS_FILE
 from s1x.config import BudgetMode, Config, DataConfig, DomainClassifier, Strategy, TrainMethod
 from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
 from s1x.embedded import EMBEDDED_VERSION
@@ -43,16 +44,20 @@ def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Calla
 # Eval fields that decide how outputs are computed, never what they are (eval.forcing: stream and rounds
 # give the same records), so the store keys leave them out.
 EVAL_HOW_ONLY = ("forcing",)
+# Eval fields that say where benchmarks come from: the keys hold what they resolve to instead (a local file's
+# content hash, not its path; s1x/evaluate/benchmarks.py).
+BENCHMARK_SOURCES = ("benchmarks", "benchmark_specs", "benchmark_files")
 
 
 def _keyed_eval(cfg: Config) -> dict[str, Any]:
-    return {f.name: getattr(cfg.eval, f.name) for f in dataclasses.fields(cfg.eval) if f.name not in EVAL_HOW_ONLY}
+    keyed = {f.name: getattr(cfg.eval, f.name) for f in dataclasses.fields(cfg.eval)
+             if f.name not in EVAL_HOW_ONLY + BENCHMARK_SOURCES}
+    return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
 
 
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": cfg.budget,
-                   **_embedded(cfg, pool=False)}
+    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": cfg.budget}
     if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore) or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
         determining["extend"] = cfg.extend.string
     return determining
@@ -105,16 +110,14 @@ def _data_determining(data: DataConfig) -> dict[str, Any]:
     return {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in ignored}
 
 
-def _embedded(cfg: Config, pool: bool) -> dict[str, Any]:
-    """The embedded generator's version, where its pool or benchmark is used: its content is not in the config."""
-    used = "embedded" in cfg.eval.benchmarks or pool and any(s.path == EMBEDDED for s in cfg.pool.sources)
-    return {"embedded": EMBEDDED_VERSION} if used else {}
+def _embedded_pool(cfg: Config) -> dict[str, Any]:
+    """The embedded generator's version, where its pool is used: its content is not in the config."""
+    return {"embedded": EMBEDDED_VERSION} if any(s.path == EMBEDDED for s in cfg.pool.sources) else {}
 
 
 def select_determining(cfg: Config) -> dict[str, Any]:
     determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": _data_determining(cfg.data),
-                   "benchmarks": cfg.eval.benchmarks, "benchmark_files": cfg.eval.benchmark_files,
-                   "tokenizer": cfg.model.path, **_embedded(cfg, pool=True)}
+                   "benchmarks": benchmark_fingerprints(cfg.eval), "tokenizer": cfg.model.path, **_embedded_pool(cfg)}
     if cfg.data.strategy is Strategy.s1k:
         determining["model"] = cfg.model  # without a pool signal or difficulty_models, the base model is scored
     if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
@@ -139,8 +142,7 @@ def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
     from s1x.evaluate.stage import load_engine
     from s1x.models import load_tokenizer
 
-    files = cfg.eval.benchmark_files
-    benchmarks = {name: [row["question"] for row in load_benchmark(name, files.get(name))] for name in cfg.eval.benchmarks}
+    benchmarks = benchmark_questions(cfg.eval)
     tokenizer_file = store.root / "token_counts" / f"{stage_key('tokens', {'tokenizer': cfg.model.path})}.sqlite"
 
     def count_tokens(texts: list[str]) -> list[int]:
@@ -199,8 +201,9 @@ def _evaluate(cfg: Config, store: Store, model_path: str, model_key: str, stages
 
 
 def _add_metrics(cell: dict, results: Path) -> None:
-    metrics = json.loads((results / "metrics.json").read_text())
-    cell["metrics"], cell["scaling"] = metrics["benchmarks"], metrics.get("scaling", {})
+    """The evaluation's typed results (s1x/evaluate/results.py) and curve metrics, into the cell record."""
+    metrics = json.loads((results / METRICS_FILE).read_text())
+    cell["results"], cell["scaling"] = metrics["results"], metrics.get("scaling", {})
     cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded
 
 

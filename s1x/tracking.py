@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from s1x.config import Config, LoggerConfig, LoggerKind
+from s1x.config import Config, LoggerKind
+from s1x.evaluate.results import METRICS_FILE, Method, Result
 from s1x.store import _plain
 
 TABLE_COLUMNS = ["id", "thinking_tokens", "rounds", "extensions", "capped", "hit_limit", "extracted", "gold", "correct", "text"]
@@ -36,9 +37,16 @@ def stage_summary(stage: str, path: Path) -> dict[str, Any]:
     if stage == "train":
         s = json.loads((path / "train_stats.json").read_text())
         return {k: v for k, v in s.items() if not isinstance(v, list)}
-    m = json.loads((path / "metrics.json").read_text())
-    summary = flatten({name: {k: v for k, v in values.items() if k != "accuracy_ci95"} for name, values in m["benchmarks"].items()})
+    m = json.loads((path / METRICS_FILE).read_text())
+    results = [Result.from_dict(entry) for entry in m["results"]]
+    summary = {f"{r.series.label}.{field}": value for r in results for field, value in r.values().items()}
     return {**summary, **flatten(m.get("scaling", {}), "scaling.")}
+
+
+def _per_sample(eval_dir: Path) -> list[Result]:
+    """The results whose records are each sample's own: one per benchmark and curve point."""
+    results = json.loads((eval_dir / METRICS_FILE).read_text())["results"]
+    return [r for r in map(Result.from_dict, results) if r.method is Method.single]
 
 
 def wandb_mode() -> str:
@@ -60,9 +68,9 @@ def log_cell(cfg: Config, cell: dict, run_dir: Path, group: str) -> None:
                          config={**config, "overrides": " ".join(cell["overrides"]), "store_key": info["key"]})
         run.summary.update({"reused": info["reused"], "seconds": info["seconds"], **stage_summary(stage, path)})
         if stage == "eval":
-            for records_file in sorted(path.glob("*.jsonl")):
-                rows = [json.loads(line) for line in open(records_file)]
+            for result in _per_sample(path):
+                rows = [json.loads(line) for line in open(path / result.records)]
                 table = wandb.Table(columns=TABLE_COLUMNS, data=[[r[c] for c in TABLE_COLUMNS] for r in rows])
-                run.log({f"{records_file.stem}/samples": table})
+                run.log({f"{result.series.label}/samples": table})
         run.finish()
 

@@ -1,7 +1,7 @@
 """The checks every entry point runs on composed configs before any stage starts or job is submitted.
 
 `s1x.config` stays a leaf (no stage code, no torch); the checks that need a stage's registry (adapter
-and benchmark names, then the pool files those adapters read) are here, so a typo fails with the key's
+and benchmark names, then the pool files those adapters read and the local benchmarks' rows) are here, so a typo fails with the key's
 name while planning, not inside a job. A sweep is checked as a whole too (`check_sweep`): a swept key
 whose values cannot change any stage's output would only duplicate cells, so it is an error.
 """
@@ -14,7 +14,7 @@ from typing import Sequence
 from omegaconf import DictConfig
 
 from s1x.config import Config, ConfigError, is_local, to_config
-from s1x.evaluate.benchmarks import BENCHMARKS
+from s1x.evaluate.benchmarks import benchmark, benchmark_spec
 from s1x.pipeline import planned_keys
 from s1x.select.adapters import ADAPTERS
 from s1x.select.preflight import check_pool_rows
@@ -40,8 +40,10 @@ def validated(cfg: DictConfig) -> Config:
         if is_local(source.path) and not Path(source.path).is_file():
             raise ConfigError(f"pool.sources: no such file {source.path}")
     for name in typed.eval.benchmarks:
-        if name not in BENCHMARKS:
-            raise ConfigError(f"eval.benchmarks: unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+        spec = benchmark_spec(name, typed.eval)
+        spec.check(f"benchmark {name}")
+        if spec.hub_id is None:  # local and generated benchmarks load here, so their data errors come before any job
+            benchmark(name, typed.eval)
     return typed
 
 

@@ -13,7 +13,10 @@ from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 
 register()
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "overlay", "local"))  # experiment, overlay: test_experiments.py; hydra: test_sweep_slurm.py
+# experiment, overlay: test_experiments.py; hydra: test_sweep_slurm.py; benchmark (descriptions eval.benchmarks names,
+# not a group of the defaults): test_benchmark_specs.py
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir()
+                if p.is_dir() and p.name not in ("experiment", "hydra", "overlay", "local", "benchmark"))
 
 
 def _compose(*overrides: str):

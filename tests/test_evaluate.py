@@ -83,7 +83,9 @@ def test_the_evaluate_stage_closes_its_engine(tracked: list, tiny_model_dir: Pat
     model_cfg = ModelConfig(name="tiny", path=str(tiny_model_dir))
     metrics = evaluate(EvalConfig(limit=2, max_thinking_tokens=8, max_answer_tokens=4), BudgetConfig(mode=BudgetMode.max, tokens=4),
                        ExtendConfig(name="wait", string="Wait"), model_cfg, str(tiny_model_dir), tmp_path)
-    assert metrics["benchmarks"]["embedded"]["n"] == 2 and (tmp_path / "embedded.jsonl").is_file()
+    [result] = metrics["results"]
+    assert (result["benchmark"], result["point"], result["method"], result["samples"], result["n"]) == ("embedded", None, "single", 1, 2)
+    assert len((tmp_path / result["records"]).read_text().splitlines()) == 2
     assert metrics["provenance"]["forcing"] == "rounds"  # the transformers engine forces in rounds
     assert len(tracked) == 1 and _Tracked.alive == [] and tracked[0].model is None
 

@@ -174,8 +174,8 @@ def test_a_planned_cell_reads_its_outcome_from_the_store_and_its_jobs(tmp_path: 
     assert killed["status"] == "failed" and killed["error"].splitlines()[-1] == "SLURM: job 2 ended TIMEOUT"
     for stage, key in (("train", "t1"), ("eval", "e1")):
         store.path(stage, key).mkdir(parents=True, exist_ok=True)
-    (store.path("eval", "e1") / "metrics.json").write_text(json.dumps({"benchmarks": {"embedded": {"accuracy": 0.5}}}))
+    (store.path("eval", "e1") / "metrics.json").write_text(json.dumps({"results": [{"benchmark": "embedded", "accuracy": 0.5}]}))
     store.update_job_record("eval", "e1", job_id="3", state="done", seconds=4.5)
     done = cell_outcome(_record(store, keys, jobs), {})
-    assert done["status"] == "done" and done["metrics"] == {"embedded": {"accuracy": 0.5}}
+    assert done["status"] == "done" and done["results"] == [{"benchmark": "embedded", "accuracy": 0.5}]
     assert done["stages"]["eval"] == {"key": "e1", "path": str(store.path("eval", "e1")), "reused": False, "seconds": 4.5}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from s1x.evaluate.results import Point
 from s1x.report.cells import collect_cells
 from tests.conftest import ROOT, run_s1x
 
@@ -40,7 +41,7 @@ def test_sweep_trains_once_per_selection_and_rerun_does_no_work(tiny_model_dir: 
     second = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/sweep2"], cwd=ROOT)
     stages = _stage_lines(second.stderr + second.stdout)
     assert len(stages) == 12 and {status for _, status in stages} == {"reused"}
-    assert [c["metrics"] for c in collect_cells(tmp_path / "sweep2")] == [c["metrics"] for c in cells]
+    assert [c["results"] for c in collect_cells(tmp_path / "sweep2")] == [c["results"] for c in cells]
 
 
 def test_single_run_writes_records_metrics_and_report(tiny_model_dir: Path, tmp_path: Path):
@@ -49,10 +50,12 @@ def test_single_run_writes_records_metrics_and_report(tiny_model_dir: Path, tmp_
     cell = json.loads((run_dir / "cell.json").read_text())
     assert cell["status"] == "done" and "train" not in cell["stages"]
     eval_dir = Path(cell["stages"]["eval"]["path"])
-    records = [json.loads(line) for line in open(eval_dir / "embedded.jsonl")]
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    assert len(records) == 4 == metrics["benchmarks"]["embedded"]["n"]
-    assert metrics["benchmarks"]["embedded"]["accuracy"] == sum(r["correct"] for r in records) / 4
+    [result] = metrics["results"]
+    records = [json.loads(line) for line in open(eval_dir / result["records"])]
+    assert (result["benchmark"], result["point"], result["method"]) == ("embedded", None, "single")
+    assert len(records) == 4 == result["n"] and result["accuracy"] == sum(r["correct"] for r in records) / 4
+    assert cell["results"] == metrics["results"]
     assert cell["budget_bounds"] == metrics["budget_bounds"] == [12, None]  # budget=min budget.tokens=12
     for r in records:
         assert r["thinking_tokens"] >= 12 or r["hit_limit"]
@@ -73,11 +76,12 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
     assert stats["steps"] == 1 and stats["examples"] == 8 and stats["train_loss"] > 0
     # The default budget is the curve: caps 16, 32, 64, the model's own ending and 1 and 2 extensions, on vLLM.
-    points = cell["metrics"]
-    assert set(points) == {f"embedded@{p}" for p in ("16", "32", "64", "+0", "+1", "+2")}
-    assert all(m["n"] == 4 for m in points.values()) and 0 < points["embedded@+2"]["mean_thinking_tokens"] <= 80
-    assert all(points[f"embedded@{cap}"]["mean_thinking_tokens"] <= cap for cap in (16, 32, 64))
-    assert points["embedded@+1"]["extensions"] <= 4 and cell["scaling"]["embedded"]["control"] == 1.0
+    points = {Point(**r["point"]): r for r in cell["results"]}
+    assert list(points) == [*(Point(cap=cap) for cap in (16, 32, 64)), *(Point(extensions=k) for k in (0, 1, 2))]
+    assert all(r["benchmark"] == "embedded" and r["n"] == 4 for r in points.values())
+    assert 0 < points[Point(extensions=2)]["mean_thinking_tokens"] <= 80
+    assert all(points[Point(cap=cap)]["mean_thinking_tokens"] <= cap for cap in (16, 32, 64))
+    assert points[Point(extensions=1)]["extensions"] <= 4 and cell["scaling"]["embedded"]["control"] == 1.0
     assert "embedded@16 accuracy (%)" in (run_dir / "report.md").read_text()
     assert "report" in result.stderr + result.stdout
 
@@ -120,11 +124,12 @@ def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Pa
     run_s1x([*_tiny_args(tiny_model_dir, tmp_path), "train=none", "budget=scale", "budget.caps=[4,8,16]",
              f"hydra.run.dir={run_dir}"], cwd=ROOT)
     cell = json.loads((run_dir / "cell.json").read_text())
-    assert set(cell["metrics"]) == {"embedded@4", "embedded@8", "embedded@16"}
-    for cap in (4, 8, 16):
-        assert cell["metrics"][f"embedded@{cap}"]["mean_thinking_tokens"] <= cap
+    assert [(r["benchmark"], r["point"], r["method"]) for r in cell["results"]] == [
+        ("embedded", {"cap": cap}, "single") for cap in (4, 8, 16)]
+    for result in cell["results"]:
+        assert result["mean_thinking_tokens"] <= result["point"]["cap"]
     curve = cell["scaling"]["embedded"]
-    assert curve["control"] == 1.0 and curve["performance"] == max(m["accuracy"] for m in cell["metrics"].values())
+    assert curve["control"] == 1.0 and curve["performance"] == max(r["accuracy"] for r in cell["results"])
     report = (run_dir / "report.md").read_text()
     assert "embedded@16 accuracy (%)" in report and "embedded Control (%)" in report
 
@@ -144,7 +149,8 @@ def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: 
         assert len(cell_runs) == 3
         assert {r["config"]["data.strategy"] for r in cell_runs} == {cell["choices"]["data"]}
         evaluation = next(r for r in cell_runs if r["job_type"] == "eval")
-        assert evaluation["summary"]["embedded.accuracy"] == cell["metrics"]["embedded"]["accuracy"]
+        [result] = cell["results"]
+        assert evaluation["summary"]["embedded.accuracy"] == result["accuracy"]
         assert evaluation["config"]["store_key"] == cell["stages"]["eval"]["key"]
         table = next(evaluation["dir"].glob("files/media/table/embedded/samples_*.table.json"))
         assert len(json.loads(table.read_text())["data"]) == 4

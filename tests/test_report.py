@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from s1x.evaluate.stage import wilson_interval
 from s1x.evaluate.metrics import BudgetRun, scaling_metrics
+from s1x.evaluate.results import Method, Point, Result
 from s1x.report import write_report
 from s1x.report.callback import ReportAtSweepEnd
 from s1x.report.cells import collect_cells
@@ -23,20 +24,19 @@ OOM = ("Traceback (most recent call last):\n  File \"/work/main/s1x/pipeline.py\
        "    _run_stages(cfg, cell)\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB | 50% free\n")
 
 
-def _metrics(correct: int, n: int, tokens: float) -> dict:
-    """A benchmark's entry as evaluate's summarize writes it."""
-    return {"n": n, "accuracy": correct / n, "accuracy_ci95": list(wilson_interval(correct, n)),
-            "mean_thinking_tokens": tokens, "mean_thinking_steps": 3.0, "mean_attempts": 1.0,
-            "extensions": 0, "capped": 2, "hit_limit": 0}
+def _result(benchmark: str, correct: int, n: int, tokens: float, point: Point | None = None) -> dict:
+    """A result as evaluate writes it: each sample's answer on its own."""
+    return Result(benchmark, point, Method.single, 1, "records/0.jsonl", n, correct / n, tokens, wilson_interval(correct, n),
+                  3.0, 1.0, 0, 2, 0).to_dict()
 
 
-def _scale_metrics(points: dict[str, dict[int, tuple[int, float]]]) -> tuple[dict, dict]:
-    """metrics and scaling of a budget=scale cell: benchmark -> cap -> (correct of 8, mean thinking tokens)."""
-    metrics = {f"{name}@{cap}": _metrics(correct, 8, tokens) for name, caps in points.items()
-               for cap, (correct, tokens) in caps.items()}
+def _scale_results(points: dict[str, dict[int, tuple[int, float]]]) -> tuple[list, dict]:
+    """results and scaling of a budget=scale cell: benchmark -> cap -> (correct of 8, mean thinking tokens)."""
+    results = [_result(name, correct, 8, tokens, Point(cap=cap)) for name, caps in points.items()
+               for cap, (correct, tokens) in caps.items()]
     curves = {name: scaling_metrics([BudgetRun(tokens, correct / 8, None, cap) for cap, (correct, tokens) in caps.items()])
               for name, caps in points.items()}
-    return metrics, curves
+    return results, curves
 
 
 def _write_cell(sweep: Path, num: int, overrides: list[str], **cell: object) -> None:
@@ -54,15 +54,15 @@ def sweep(tmp_path: Path) -> Path:
     sweep = tmp_path / "2025-01-31_12-00-00_4242"
     done = {"status": "done"}
     _write_cell(sweep, 0, ["model=tiny", "budget=max", "budget.tokens=64"], **done,
-                metrics={"embedded": _metrics(4, 8, 60.4), "math500": _metrics(2, 8, 63.0)})
+                results=[_result("embedded", 4, 8, 60.4), _result("math500", 2, 8, 63.0)])
     _write_cell(sweep, 1, ["model=tiny", "budget=max", "budget.tokens=128"], **done,
-                metrics={"embedded": _metrics(5, 8, 101.5), "math500": _metrics(3, 8, 120.0)})
+                results=[_result("embedded", 5, 8, 101.5), _result("math500", 3, 8, 120.0)])
     _write_cell(sweep, 2, ["model=tiny", "budget=token_conditional", "budget.tokens=64"], **done,
-                metrics={"embedded": _metrics(3, 8, 88.0), "math500": _metrics(2, 8, 91.5)})
+                results=[_result("embedded", 3, 8, 88.0), _result("math500", 2, 8, 91.5)])
     _write_cell(sweep, 3, ["model=tiny", "budget=token_conditional", "budget.tokens=128"], status="failed", error=OOM)
-    metrics, curves = _scale_metrics({"embedded": {32: (2, 30.1), 64: (4, 55.7), 128: (5, 97.3)},
+    results, curves = _scale_results({"embedded": {32: (2, 30.1), 64: (4, 55.7), 128: (5, 97.3)},
                                       "math500": {32: (1, 31.9), 64: (2, 60.2), 128: (3, 110.6)}})
-    _write_cell(sweep, 4, ["model=tiny", "budget=scale", "budget.caps=[32,64,128]"], **done, metrics=metrics, scaling=curves)
+    _write_cell(sweep, 4, ["model=tiny", "budget=scale", "budget.caps=[32,64,128]"], **done, results=results, scaling=curves)
     _write_cell(sweep, 5, ["model=tiny", "budget=ignore", "budget.times=2"])  # no cell.json: missing
     return sweep
 
@@ -161,7 +161,7 @@ def test_plots_are_images_of_the_finished_cells_only(sweep: Path):
 
 def test_plots_are_written_only_when_there_is_data_for_them(tmp_path: Path):
     one = tmp_path / "one"
-    _write_cell(one, 0, ["data=random"], status="done", metrics={"embedded": _metrics(3, 8, 40.0)})
+    _write_cell(one, 0, ["data=random"], status="done", results=[_result("embedded", 3, 8, 40.0)])
     write_report(one)
     assert (one / "accuracy.png").exists() and not (one / "scaling.png").exists()  # one point is no curve
     assert _tex_rows(one) == [["data=random", "37.5", "40.0"]]
@@ -177,16 +177,17 @@ def test_plots_are_written_only_when_there_is_data_for_them(tmp_path: Path):
 def test_majority_voting_is_a_benchmark_column_and_a_line_of_its_own(tmp_path: Path):
     """Cells with eval.samples=4: majority voting over the first 1, 2, 4 samples, as evaluate writes it."""
     sweep = tmp_path / "votes"
-    for num, (data, correct, votes) in enumerate([("random", 3, {"1": (0.25, 40.0), "2": (0.375, 80.5), "4": (0.5, 161.0)}),
-                                                   ("s1k", 4, {"1": (0.5, 52.0), "2": (0.5, 104.0), "4": (0.625, 209.5)})]):
-        metrics = _metrics(correct, 8, 41.0 + num)
-        metrics["majority"] = {k: {"accuracy": acc, "thinking_tokens": tokens} for k, (acc, tokens) in votes.items()}
-        _write_cell(sweep, num, [f"data={data}", "eval.samples=4", "eval.temperature=0.7"], status="done",
-                    metrics={"embedded": metrics})
+    for num, (data, correct, votes) in enumerate([("random", 3, {1: (0.25, 40.0), 2: (0.375, 80.5), 4: (0.5, 161.0)}),
+                                                   ("s1k", 4, {1: (0.5, 52.0), 2: (0.5, 104.0), 4: (0.625, 209.5)})]):
+        results = [{**_result("embedded", 4 * correct, 32, 41.0 + num), "samples": 4}]  # 8 questions, 4 samples each
+        results += [Result("embedded", None, Method.majority, votes, "records/0.jsonl", 8, accuracy, tokens).to_dict()
+                    for votes, (accuracy, tokens) in votes.items()]
+        _write_cell(sweep, num, [f"data={data}", "eval.samples=4", "eval.temperature=0.7"], status="done", results=results)
     write_report(sweep)
     rows = _csv(sweep)
     assert float(rows["0"]["embedded maj@2.accuracy"]) == 0.375 and float(rows["1"]["embedded maj@4.mean_thinking_tokens"]) == 209.5
     assert rows["0"]["embedded maj@4.accuracy_ci95_low"] == ""  # votes have no interval of their own
+    assert (rows["0"]["embedded.n"], rows["0"]["embedded maj@4.n"]) == ("32", "8")  # answers graded, questions voted on
     header = next(line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| cell"))
     assert header.index("embedded accuracy") < header.index("embedded maj@1 accuracy") < header.index("embedded maj@4 accuracy")
     assert _tex_rows(sweep)[1] == ["s1k", "50.0", "50.0", "50.0", "62.5", "42.0", "52.0", "104.0", "209.5"]
@@ -208,9 +209,10 @@ def test_methods_run_at_several_budgets_get_control_scaling_and_performance(tmp_
         amount_key = "budget.times" if mode == "ignore" else "budget.tokens"
         extra = {} if bounds is None else {"budget_bounds": bounds}
         _write_cell(sweep, num, [f"budget={mode}", f"{amount_key}={amount}"], status="done",
-                    metrics={"embedded": _metrics(correct, 8, tokens)}, **extra)
+                    results=[_result("embedded", correct, 8, tokens)], **extra)
     report = write_report(sweep).read_text()
-    methods = {row.axis["method"]: row.values for row in method_table(build_table(collect_cells(sweep))).rows}
+    methods = {row.axis["method"]: {m.key: value for m, value in row.values.items()}
+               for row in method_table(build_table(collect_cells(sweep))).rows}
     assert set(methods) == {"budget=token_conditional", "budget=rejection"}
     token = methods["budget=token_conditional"]
     assert token["embedded.control"] == pytest.approx(2 / 3) and token["embedded.performance"] == 0.5
@@ -269,13 +271,87 @@ def test_reading_states_each_curve_and_the_leader_with_their_numbers(tmp_path: P
     from s1x.report.reading import reading
 
     sweep = tmp_path / "sweep"
-    trained, trained_curve = _scale_metrics({"embedded": {8: (0, 8.0), 32: (6, 30.2)}})
-    trained["embedded@+2"], base_point = _metrics(7, 8, 114.4), _metrics(0, 8, 42.0)
-    base = {"embedded@8": _metrics(0, 8, 1.7), "embedded@+2": base_point}
-    _write_cell(sweep, 0, ["train=none"], status="done", metrics=base, scaling={"embedded": {"control": 1, "scaling": None, "performance": 0}})
-    _write_cell(sweep, 1, ["train=full"], status="done", metrics=trained, scaling=trained_curve)
+    trained, trained_curve = _scale_results({"embedded": {8: (0, 8.0), 32: (6, 30.2)}})
+    trained.append(_result("embedded", 7, 8, 114.4, Point(extensions=2)))
+    base = [_result("embedded", 0, 8, 1.7, Point(cap=8)), _result("embedded", 0, 8, 42.0, Point(extensions=2))]
+    _write_cell(sweep, 0, ["train=none"], status="done", results=base, scaling={"embedded": {"control": 1, "scaling": None, "performance": 0}})
+    _write_cell(sweep, 1, ["train=full"], status="done", results=trained, scaling=trained_curve)
     paragraph = reading(build_table(collect_cells(sweep)))
     assert "train=full on embedded: accuracy goes from 0.0 % at 8 thinking tokens (cap 8) to 87.5 % at 114 (2 extension(s)), +87.5 points" in paragraph
     assert "the 95 % intervals at the two ends do not overlap" in paragraph and "Scaling –" in paragraph
     assert "At the largest budget, train=full leads on embedded with 87.5 % against 0.0 % for train=none (intervals do not overlap)." in paragraph
     assert "## Reading" in write_report(sweep).read_text()
+
+
+def _records(eval_dir: Path, result: dict) -> list[dict]:
+    return [json.loads(line) for line in open(eval_dir / result["records"])]
+
+
+def test_a_benchmark_named_with_dots_and_ats_goes_through_evaluate_and_the_report(tiny_model_dir: Path, tmp_path: Path):
+    """`my.bench@v2` on the tiny model: a budget=scale cell (caps 2 and 6, the model's own ending) and a cell with
+    two samples per question; its results are found by field, its rows and plots carry its values."""
+    from s1x.config import BenchmarkConfig, BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+    from s1x.embedded import generate_benchmark
+    from s1x.evaluate.stage import evaluate
+
+    name = "my.bench@v2"
+    source = tmp_path / "bench.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in generate_benchmark(3, seed=1)))
+    specs = {name: BenchmarkConfig(file=str(source), question="question", answer="answer", id="id")}
+    limits = {"benchmarks": [name], "benchmark_specs": specs, "max_thinking_tokens": 10, "max_answer_tokens": 4}
+    cells = [(["budget=scale"], EvalConfig(**limits), BudgetConfig(mode=BudgetMode.scale, caps=[6, 2], extensions=[0])),
+             (["budget=max", "eval.samples=2"], EvalConfig(**limits, temperature=1.0, samples=2),
+              BudgetConfig(mode=BudgetMode.max, tokens=6))]
+    sweep, evaluated = tmp_path / "sweep", []
+    for num, (overrides, eval_cfg, budget) in enumerate(cells):
+        out = tmp_path / "eval" / str(num)
+        out.mkdir(parents=True)
+        evaluate(eval_cfg, budget, ExtendConfig(name="wait", string="Wait"), ModelConfig(name="tiny", path=str(tiny_model_dir)),
+                 str(tiny_model_dir), out)
+        metrics = json.loads((out / "metrics.json").read_text())
+        _write_cell(sweep, num, overrides, status="done", results=metrics["results"], scaling=metrics.get("scaling", {}),
+                    budget_bounds=metrics["budget_bounds"])
+        evaluated.append((out, metrics))
+
+    (scale_dir, scale), (votes_dir, votes) = evaluated
+    assert [(r["benchmark"], r["point"], r["method"], r["samples"]) for r in scale["results"]] == [
+        (name, {"cap": 2}, "single", 1), (name, {"cap": 6}, "single", 1), (name, {"extensions": 0}, "single", 1)]
+    assert [r["records"] for r in scale["results"]] == ["records/0.jsonl", "records/1.jsonl", "records/2.jsonl"]
+    for result in scale["results"]:
+        records = _records(scale_dir, result)
+        assert result["n"] == len(records) == 3 and {r["id"] for r in records} == {f"{name}-{row['id']}" for row in generate_benchmark(3, seed=1)}
+        assert result["accuracy"] == sum(r["correct"] for r in records) / 3
+        assert result["mean_thinking_tokens"] == pytest.approx(sum(r["thinking_tokens"] for r in records) / 3)
+        assert result["point"].get("cap", 10) >= max(r["thinking_tokens"] for r in records)
+    assert set(scale["scaling"]) == {name} and scale["scaling"][name]["performance"] == max(r["accuracy"] for r in scale["results"])
+
+    single, *majority = votes["results"]
+    records = _records(votes_dir, single)
+    assert (single["point"], single["method"], single["samples"], single["n"]) == (None, "single", 2, 6) and len(records) == 6
+    assert [(r["method"], r["samples"], r["n"], r["records"]) for r in majority] == [("majority", 1, 3, "records/0.jsonl"),
+                                                                                    ("majority", 2, 3, "records/0.jsonl")]
+    first = [r for r in records if r["sample"] == 0]
+    assert majority[0]["accuracy"] == sum(bool(r["correct"] and r["extracted"]) for r in first) / 3  # a vote of one
+    assert majority[1]["mean_thinking_tokens"] == sum(r["thinking_tokens"] for r in records) / 3  # both samples' thinking
+
+    report = write_report(sweep).read_text()
+    rows = _csv(sweep)
+    for label, result in zip(("2", "6", "+0"), scale["results"]):  # 2, 6 and 10 thinking tokens: each in its column
+        assert float(rows["0"][f"{name}@{label}.mean_thinking_tokens"]) == result["mean_thinking_tokens"]
+        assert float(rows["0"][f"{name}@{label}.accuracy"]) == result["accuracy"]
+    assert float(rows["0"][f"{name}.performance"]) == scale["scaling"][name]["performance"] and rows["0"][f"{name}.accuracy"] == ""
+    assert float(rows["1"][f"{name}.accuracy"]) == single["accuracy"] and int(rows["1"][f"{name}.n"]) == 6
+    assert float(rows["1"][f"{name} maj@2.accuracy"]) == majority[1]["accuracy"] and rows["1"][f"{name}@2.accuracy"] == ""
+    header = next(line for line in report.splitlines() if line.startswith("| cell"))
+    assert header.index(f"{name} accuracy (%)") < header.index(f"{name} maj@1 accuracy (%)") < header.index(f"{name}@2 accuracy (%)") \
+        < header.index(f"{name}@6 accuracy (%)") < header.index(f"{name}@+0 accuracy (%)")
+    assert _tex_rows(sweep)[1][:4] == ["max", "2", f"{100 * single['accuracy']:.1f}", f"{100 * majority[0]['accuracy']:.1f}"]
+    assert f"{name}@" not in (sweep / "report.tex").read_text()  # the curve's points are in the CSV, Markdown and plot
+    panels = scaling_panels(build_table(collect_cells(sweep)))
+    assert panels == {name: {
+        "budget=scale": [(r["mean_thinking_tokens"], r["accuracy"]) for r in scale["results"]],
+        "budget=max eval.samples=2": [(single["mean_thinking_tokens"], single["accuracy"])],
+        "budget=max eval.samples=2 majority voting": [(r["mean_thinking_tokens"], r["accuracy"]) for r in majority]}}
+    for plot in ("scaling.png", "accuracy.png"):
+        assert matplotlib.image.imread(sweep / plot).std() > 0
+    assert f"budget=scale on {name}: accuracy goes from" in report

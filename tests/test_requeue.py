@@ -76,7 +76,7 @@ def test_a_preempted_training_checkpoints_on_the_signal_and_resumes_from_it(tiny
     assert re.search(rf"train: resuming from \S+/checkpoint-{step}\b", text)
     assert 5 <= step < STEPS  # the step the signal came at, not a save_steps checkpoint (there is none before 1000)
     cell = json.loads((sweep / "0" / "cell.json").read_text())
-    assert cell["status"] == "done" and cell["metrics"]
+    assert cell["status"] == "done" and cell["results"]
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
     assert stats["resumed_from_step"] == step
     assert stats["steps"] == STEPS and len(stats["losses"]) == STEPS  # the steps before the preemption are kept

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import builtin_spec, load_benchmark
 from s1x.config import ConfigError, DataConfig, PoolConfig, PoolSource, Strategy
 from s1x.select.domains import classify_keywords
 from s1x.embedded import DOMAINS, generate_pool
@@ -32,7 +32,7 @@ def shared_pool() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def math500() -> list[str]:
-    return [r["question"] for r in load_benchmark("math500", str(SHARED / "math500" / "test.jsonl"))]
+    return [r["question"] for r in load_benchmark("math500", builtin_spec("math500", str(SHARED / "math500" / "test.jsonl"))).rows]
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,7 @@ def test_a_grid_is_one_job_per_unique_stage_and_the_launcher_returns_at_once(tin
     assert len([line for line in (sweep / "report.md").read_text().splitlines() if "| done |" in line]) == 8  # the report job's
     assert job_fields(jobs["report"][0]["job_id"])["JobState"] == "COMPLETED"
     assert status(second, wait=False).returncode == 0  # the queued sweep's cells read the same store
-    assert [c["metrics"] for c in collect_cells(second)] == [c["metrics"] for c in cells]
+    assert [c["results"] for c in collect_cells(second)] == [c["results"] for c in cells]
 
     again = run_s1x(args, cwd=tmp_path)
     assert "every stage is in the store: nothing to submit" in again.stdout + again.stderr

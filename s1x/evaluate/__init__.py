@@ -1,6 +1,6 @@
 """Evaluate: budget-forced generation on the benchmarks, graded, with the paper's metrics.
 
-Takes a checkpoint and the eval, budget and extend configs; writes <benchmark>.jsonl records and metrics.json.
+Takes a checkpoint and the eval, budget and extend configs; writes records/<i>.jsonl and metrics.json (typed results).
 """
 __all__ = ["evaluate"]
 

@@ -1,6 +1,7 @@
 """The evaluate stage: budget-forced generation on each benchmark, graded, with per-sample records."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import platform
@@ -11,9 +12,9 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import benchmark
 from s1x.evaluate.budget import ForcingPolicy, SampleState
-from s1x.evaluate.curve import extension_label, force_curve
+from s1x.evaluate.curve import force_curve
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing, LengthClass, ModelConfig
 from s1x.config import Engine as EngineName
@@ -21,6 +22,7 @@ from s1x.evaluate.engines import Engine
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.grading import grade
 from s1x.evaluate.metrics import BudgetRun, majority_voting, scaling_metrics
+from s1x.evaluate.results import METRICS_FILE, Method, Point, Result
 from s1x.models import inference_placement, load_model, load_tokenizer
 
 ANSWER_CUE = "Final Answer:"
@@ -64,15 +66,15 @@ def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[S
     for i, (row, prompt, state) in enumerate(zip(rows, prompts, states)):
         answer = tokenizer.decode(state.generated[state.answer_begin:], skip_special_tokens=True)
         thinking = tokenizer.decode(state.generated[: state.thinking_end], skip_special_tokens=True)
-        extracted, correct = grade(row.get("kind", "math"), answer, row["answer"])
+        verdict = grade(row.get("kind", "math"), answer, row["answer"])  # the answer part only, never the thinking
         records.append({
             "id": row["id"], "sample": sample, "prompt": prompt,
             "text": tokenizer.decode(state.generated, skip_special_tokens=False),
             "thinking_tokens": state.thinking_tokens, "thinking_steps": sum(bool(line.strip()) for line in thinking.splitlines()),
             "rounds": state.rounds, "attempts": attempts[i] if attempts else 1,
             "extensions": state.extensions, "extension_offsets": state.extension_offsets, "capped": state.capped,
-            "hit_limit": state.hit_limit, "answer_text": answer, "extracted": extracted, "gold": row["answer"],
-            "correct": correct,
+            "hit_limit": state.hit_limit, "answer_text": answer, "extracted": verdict.extracted, "gold": verdict.gold,
+            "correct": verdict.correct, "grading_method": verdict.method, "grading_timeout": verdict.timed_out,
         })
     return records
 
@@ -181,13 +183,43 @@ def budget_bounds(budget: BudgetConfig) -> Optional[list[Optional[int]]]:
     return [budget.tokens, None] if budget.mode is BudgetMode.min else None
 
 
+# Per-sample records go to numbered files, named in their results: a benchmark's name may hold '/', '.' or '@'.
+RECORDS_DIR = "records"
+
+
+def _curve_points(budget: BudgetConfig) -> list[Point]:
+    """budget=scale's points in the curve's order: caps by size, then extensions."""
+    return [Point(cap=cap) for cap in sorted(set(budget.caps))] + \
+        [Point(extensions=k) for k in sorted(set(budget.extensions))]
+
+
+def _point_results(name: str, point: Optional[Point], records: list[dict], path: str) -> list[Result]:
+    """One benchmark's results at one point: every sample on its own, and where questions have several
+    samples, majority voting over the first 1, 2, 4, ... of them (the parallel-scaling baseline)."""
+    samples = 1 + max(r["sample"] for r in records)
+    results = [Result(name, point, Method.single, samples, path, **summarize(records))]
+    if samples > 1:
+        questions = len({r["id"] for r in records})
+        results += [Result(name, point, Method.majority, int(votes), path, questions, vote["accuracy"],
+                           vote["thinking_tokens"]) for votes, vote in majority_voting(records).items()]
+    return results
+
+
+def _write_records(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+
+
 def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, model_cfg: ModelConfig,
              model_path: str, out_dir: Path) -> dict:
-    """Write <benchmark>.jsonl records and metrics.json into out_dir; return the metrics."""
+    """Write per-sample records (records/<i>.jsonl, one file per benchmark and curve point) and metrics.json
+    (typed results, s1x/evaluate/results.py) into out_dir; return the metrics."""
     fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
     with engine:  # frees the model (and vLLM its KV cache and processes) before the next stage of the process
         policy = None if budget.mode is BudgetMode.scale else forcing_policy(fmt, eval_cfg, budget, extend)
-        metrics: dict = {"benchmarks": {}, "budget_bounds": budget_bounds(budget), "provenance": {
+        metrics: dict = {"results": [], "budget_bounds": budget_bounds(budget), "provenance": {
             "engine": eval_cfg.engine.value, "forcing": getattr(engine, "forcing", Forcing.rounds).value,  # after any fallback
             "dtype": model_cfg.dtype.value, "system_prompt": model_cfg.system_prompt,
             "chat_template": fmt.tokenizer.chat_template, "think_start": model_cfg.think_start,
@@ -195,24 +227,24 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
             "versions": _versions(eval_cfg.engine),
             "python": platform.python_version(),
         }}
+        results, files = [], itertools.count()
         for name in eval_cfg.benchmarks:
-            rows = load_benchmark(name, eval_cfg.benchmark_files.get(name))[: eval_cfg.limit]
+            loaded = benchmark(name, eval_cfg)
+            metrics["provenance"].setdefault("benchmarks", {})[name] = loaded.source  # hub revision, file sha256
+            rows = loaded.rows[: eval_cfg.limit]
             if budget.mode is BudgetMode.scale:
-                by_cap = {f"{name}@{label}": records
-                          for label, records in evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, name).items()}
+                curve = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, name)
+                by_point = {point: curve[point.label] for point in _curve_points(budget)}
             else:
-                by_cap = {name: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
-            for label, records in by_cap.items():
-                with open(out_dir / f"{label}.jsonl", "w") as handle:
-                    for record in records:
-                        handle.write(json.dumps(record) + "\n")
-                metrics["benchmarks"][label] = summarize(records)
-                if eval_cfg.samples > 1:
-                    metrics["benchmarks"][label]["majority"] = majority_voting(records)
+                by_point = {None: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
+            for point, records in by_point.items():
+                path = f"{RECORDS_DIR}/{next(files)}.jsonl"
+                _write_records(out_dir / path, records)
+                results += _point_results(name, point, records, path)
             if budget.mode is BudgetMode.scale:
-                points = [(str(cap), cap) for cap in budget.caps] + [(extension_label(k), None) for k in budget.extensions]
-                runs = [BudgetRun(metrics["benchmarks"][f"{name}@{label}"]["mean_thinking_tokens"],
-                                  metrics["benchmarks"][f"{name}@{label}"]["accuracy"], None, cap) for label, cap in points]
-                metrics.setdefault("scaling", {})[name] = scaling_metrics(runs)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+                metrics.setdefault("scaling", {})[name] = scaling_metrics(
+                    [BudgetRun(r.mean_thinking_tokens, r.accuracy, None, r.point.cap) for r in results
+                     if r.benchmark == name and r.method is Method.single])
+        metrics["results"] = [result.to_dict() for result in results]
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     return metrics

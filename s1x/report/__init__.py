@@ -28,9 +28,11 @@ It writes into SWEEP_DIR:
 - accuracy.png  accuracy per swept value and benchmark with 95 % intervals; written when a finished
                 cell has a plain (not per-cap) benchmark accuracy.
 
-Rows are labelled by the swept axis: the overrides whose values differ between cells. Cells that did
-not finish are in every table and in no plot. Modules: cells (collect), table (the model), render
-(Markdown, CSV, LaTeX), plots, tracking (W&B), callback (the sweep-end stage).
+Cells carry their evaluation's typed results (s1x/evaluate/results.py): columns are chosen by benchmark,
+curve point and method, and names like "math500@16" or "math500 maj@4" are written for people, never parsed,
+so a benchmark may be called anything. Rows are labelled by the swept axis: the overrides whose values differ
+between cells. Cells that did not finish are in every table and in no plot. Modules: cells (collect), table
+(the model), render (Markdown, CSV, LaTeX), plots, tracking (W&B), callback (the sweep-end stage).
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from s1x.evaluate.results import Series
 from s1x.report.table import Row, Table, scaling_panels
 
 SCALING_PLOT, BARS_PLOT = "scaling.png", "accuracy.png"
@@ -61,10 +62,10 @@ def plot_accuracy_bars(groups: list[str], bars: dict[str, list[tuple[float, floa
     plt.close(fig)
 
 
-def _interval(row: Row, benchmark: str) -> Optional[tuple[float, float, float]]:
-    if f"{benchmark}.accuracy" not in row.values:
+def _interval(row: Row, series: Series) -> Optional[tuple[float, float, float]]:
+    if row.get(series, "accuracy") is None:
         return None
-    return tuple(row.values[f"{benchmark}.{field}"] for field in ("accuracy", "accuracy_ci95_low", "accuracy_ci95_high"))
+    return tuple(row.get(series, field) for field in ("accuracy", "accuracy_ci95_low", "accuracy_ci95_high"))
 
 
 def write_plots(table: Table, out_dir: Path) -> list[Path]:
@@ -74,14 +75,12 @@ def write_plots(table: Table, out_dir: Path) -> list[Path]:
     if any(len(points) > 1 for lines in panels.values() for points in lines.values()):
         plot_scaling(panels, out_dir / SCALING_PLOT)
         written.append(out_dir / SCALING_PLOT)
-    benchmarks = table.plain_benchmarks()
+    benchmarks = table.plain_series()
     rows = [row for row in table.finished() if any(_interval(row, b) for b in benchmarks)]
     if rows:
         one_axis = len(table.axes) == 1  # then its values label the bars, and its name the x axis
         plot_accuracy_bars([row.axis_values()[0] if one_axis else row.label for row in rows],
-                           {b: [_interval(row, b) for row in rows] for b in benchmarks},
+                           {b.benchmark: [_interval(row, b) for row in rows] for b in benchmarks},
                            table.axes[0] if one_axis else "", out_dir / BARS_PLOT)
         written.append(out_dir / BARS_PLOT)
     return written
-
-

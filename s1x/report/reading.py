@@ -5,19 +5,25 @@ Only what the numbers say, with the numbers: a reader can check each sentence ag
 """
 from __future__ import annotations
 
-from s1x.report.table import Row, Table, split_cap
+from s1x.evaluate.results import Point, Series
+from s1x.report.table import Row, Table
+
+
+def _describe(point: Point) -> str:
+    if point.cap is not None:
+        return f"cap {point.cap}"
+    return f"{point.extensions} extension(s)" if point.extensions else "its own ending"
 
 
 def _points(row: Row, benchmark: str) -> list[tuple[float, float, float, float, str]]:
     """(thinking tokens, accuracy, low, high, point label) of each budget=scale point, by thinking tokens."""
     points = []
-    for key, accuracy in row.values.items():
-        name, field = key.rsplit(".", 1)
-        base, point = split_cap(name)
-        if field == "accuracy" and base == benchmark and point is not None:
-            label = f"cap {point[1]}" if point[0] == 0 else f"{point[1]} extension(s)" if point[1] else "its own ending"
-            points.append((row.values[f"{name}.mean_thinking_tokens"], accuracy, row.values[f"{name}.accuracy_ci95_low"],
-                           row.values[f"{name}.accuracy_ci95_high"], label))
+    for measure, accuracy in row.values.items():
+        series = measure.series
+        on_curve = series.point is not None and series.votes is None
+        if measure.field == "accuracy" and series.benchmark == benchmark and on_curve:
+            points.append((row.get(series, "mean_thinking_tokens"), accuracy, row.get(series, "accuracy_ci95_low"),
+                           row.get(series, "accuracy_ci95_high"), _describe(series.point)))
     return sorted(points)
 
 
@@ -28,7 +34,7 @@ def _percent(value: float) -> str:
 def reading(table: Table) -> str:
     """The paragraph, or "" when no finished cell has a curve of two points."""
     sentences, ends = [], []
-    benchmarks = sorted({split_cap(m.benchmark)[0] for m in table.measures if m.per_cap})
+    benchmarks = sorted({m.series.benchmark for m in table.measures if m.series.point is not None})
     for benchmark in benchmarks:
         for row in table.finished():
             points = _points(row, benchmark)
@@ -36,7 +42,7 @@ def reading(table: Table) -> str:
                 continue
             (t0, a0, _, h0, l0), (t1, a1, lo1, _, l1) = points[0], points[-1]
             overlap = "overlap" if lo1 <= h0 else "do not overlap"
-            scaling = row.values.get(f"{benchmark}.scaling")  # None where every point thought as long
+            scaling = row.get(Series(benchmark), "scaling")  # None where every point thought as long
             slope = "–" if scaling is None else f"{100_000 * scaling:.2f} %/1K tokens"
             sentences.append(
                 f"{row.label} on {benchmark}: accuracy goes from {_percent(a0)} at {t0:.0f} thinking tokens ({l0}) "

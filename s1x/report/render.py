@@ -10,10 +10,10 @@ from s1x.report.table import CURVE_FIELDS, FIELDS, Measure, Row, Table
 
 def _markdown_value(row: Row, measure: Measure) -> str:
     """Accuracy with its 95 % interval; every other measure as it is."""
-    shown = measure.show(row.values.get(measure.key))
-    if measure.field != "accuracy" or f"{measure.benchmark}.accuracy_ci95_low" not in row.values:
+    shown = measure.show(row.values.get(measure))
+    low, high = (row.get(measure.series, f"accuracy_ci95_{end}") for end in ("low", "high"))
+    if measure.field != "accuracy" or low is None:
         return shown
-    low, high = (row.values[f"{measure.benchmark}.accuracy_ci95_{end}"] for end in ("low", "high"))
     return f"{shown} ({measure.show(low)}–{measure.show(high)})"
 
 
@@ -34,7 +34,7 @@ def csv_columns(table: Table) -> list[str]:
 
 def csv_rows(table: Table) -> list[list]:
     return [[row.dir, " ".join(row.overrides), *row.axis.values(), row.status, row.error,
-             *(row.values.get(m.key) for m in table.measures)] for row in table.rows]
+             *(row.values.get(m) for m in table.measures)] for row in table.rows]
 
 
 def render_csv(table: Table) -> str:
@@ -57,12 +57,12 @@ def _tex_header(measure: Measure) -> tuple[str, str]:
     """(spanning group, column): accuracy and tokens are grouped by quantity, as the paper's tables; curves by benchmark."""
     quantity = FIELDS[measure.field][0]
     if measure.field in CURVE_FIELDS:
-        return measure.benchmark, quantity
-    return quantity[0].upper() + quantity[1:], measure.benchmark
+        return measure.series.label, quantity
+    return quantity[0].upper() + quantity[1:], measure.series.label
 
 
 def render_latex(table: Table, title: str) -> str:
-    shown = [m for m in table.measures if m.field in FIELDS and not m.per_cap]
+    shown = [m for m in table.measures if m.field in FIELDS and m.series.point is None]
     labels = table.axes or ["run"]
     width = max(len(shown), 1)  # with no measures at all, one column holds each cell's status
     lines = [f"% s1x report: {title}", rf"\begin{{tabular}}{{{'l' * len(labels)}{'r' * width}}}", r"\toprule"]
@@ -79,7 +79,7 @@ def render_latex(table: Table, title: str) -> str:
     for row in table.rows:
         label = row.axis_values() or [row.label]
         if row.status == "done":
-            cells = [tex_escape(m.show(row.values.get(m.key))) for m in shown] or ["done"]
+            cells = [tex_escape(m.show(row.values.get(m))) for m in shown] or ["done"]
         else:
             cells = [rf"\multicolumn{{{width}}}{{c}}{{{tex_escape(row.status)}}}"]
         lines.append(" & ".join([tex_escape(c) for c in label] + cells) + r" \\")
@@ -91,5 +91,5 @@ def render_method_markdown(methods: Table) -> str:
     lines = ["| method | " + " | ".join(m.header for m in methods.measures) + " |",
              "|" + "---|" * (len(methods.measures) + 1)]
     for row in methods.rows:
-        lines.append("| " + " | ".join([row.axis["method"], *(m.show(row.values.get(m.key)) for m in methods.measures)]) + " |")
+        lines.append("| " + " | ".join([row.axis["method"], *(m.show(row.values.get(m)) for m in methods.measures)]) + " |")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from s1x.evaluate.metrics import BudgetRun, scaling_metrics
+from s1x.evaluate.results import Result, Series
 from s1x.report.cells import _override_values, swept_axes
 
 NO_VALUE = "–"
@@ -24,40 +25,20 @@ BENCHMARK_FIELDS = ["n", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", 
 CURVE_FIELDS = ["control", "scaling", "performance"]
 
 
-MAJORITY = " maj@"  # 'math500 maj@4': majority voting over each question's first 4 samples
-
-
-def split_cap(label: str) -> tuple[str, Optional[tuple[int, int]]]:
-    """A budget=scale point's benchmark and its place on the curve: 'math500@4096' (cap 4096) ->
-    ('math500', (0, 4096)), 'math500@+2' (two extensions, after every cap) -> ('math500', (1, 2));
-    'math500' -> ('math500', None)."""
-    name, at, point = label.rpartition("@")
-    if not at or MAJORITY in label:
-        return label, None
-    if point.isdigit():
-        return name, (0, int(point))
-    if point.startswith("+") and point[1:].isdigit():
-        return name, (1, int(point[1:]))
-    return label, None
-
-
 @dataclass(frozen=True)
 class Measure:
-    """One numeric column: a field of one benchmark's metrics, or of one benchmark's scaling curve."""
-    benchmark: str
+    """One numeric column: a field of one series' results, or of one benchmark's scaling curve (a plain series)."""
+    series: Series
     field: str
 
     @property
     def key(self) -> str:
-        return f"{self.benchmark}.{self.field}"
+        """The CSV's (and W&B's) column name, for people: 'math500@16.accuracy'."""
+        return f"{self.series.label}.{self.field}"
 
     @property
     def header(self) -> str:
-        return f"{self.benchmark} {FIELDS[self.field][0]}"
-
-    @property
-    def per_cap(self) -> bool:
-        return split_cap(self.benchmark)[1] is not None
+        return f"{self.series.label} {FIELDS[self.field][0]}"
 
     def show(self, value: Optional[float]) -> str:
         if value is None:
@@ -73,7 +54,7 @@ class Row:
     axis: dict[str, Optional[str]]  # swept override -> this cell's value (None: the cell does not set it)
     status: str  # done, failed, missing, or running (killed, or not finished yet)
     error: str  # the last line of a failed cell's traceback
-    values: dict[str, float]  # Measure.key -> number, for the measures this cell has
+    values: dict[Measure, float]  # the measures this cell has
     budget_bounds: Optional[list[Optional[int]]] = None  # [min, max] thinking tokens its budget asked for
 
     @property
@@ -83,6 +64,9 @@ class Row:
 
     def axis_values(self) -> list[str]:
         return [NO_VALUE if value is None else value for value in self.axis.values()]
+
+    def get(self, series: Series, field: str) -> Optional[float]:
+        return self.values.get(Measure(series, field))
 
 
 @dataclass
@@ -95,11 +79,10 @@ class Table:
     def finished(self) -> list[Row]:
         return [row for row in self.rows if row.status == "done"]
 
-    def plain_benchmarks(self) -> list[str]:
-        """Benchmarks with an accuracy of their own: not a budget=scale point, not a majority vote."""
-        return [m.benchmark for m in self.measures
-                if m.field == "accuracy" and not m.per_cap and MAJORITY not in m.benchmark]
-
+    def plain_series(self) -> list[Series]:
+        """Benchmarks with an accuracy of their own: not at a budget=scale point, not a majority vote."""
+        return [m.series for m in self.measures
+                if m.field == "accuracy" and m.series.point is None and m.series.votes is None]
 
 
 def _error_line(cell: dict) -> str:
@@ -108,26 +91,13 @@ def _error_line(cell: dict) -> str:
     return (cell.get("error", "").strip().splitlines() or ["unknown error"])[-1]
 
 
-def _values(cell: dict) -> dict[str, float]:
+def _values(cell: dict) -> dict[Measure, float]:
     values = {}
-    for name, metrics in cell.get("metrics", {}).items():
-        low, high = metrics["accuracy_ci95"]
-        values.update({f"{name}.n": metrics["n"], f"{name}.accuracy": metrics["accuracy"],
-                       f"{name}.accuracy_ci95_low": low, f"{name}.accuracy_ci95_high": high,
-                       f"{name}.mean_thinking_tokens": metrics["mean_thinking_tokens"]})
-        for votes, point in metrics.get("majority", {}).items():
-            label = f"{name}{MAJORITY}{votes}"
-            values.update({f"{label}.n": metrics["n"], f"{label}.accuracy": point["accuracy"],
-                           f"{label}.mean_thinking_tokens": point["thinking_tokens"]})
+    for result in map(Result.from_dict, cell.get("results", [])):
+        values.update({Measure(result.series, field): value for field, value in result.values().items()})
     for name, curve in cell.get("scaling", {}).items():
-        values.update({f"{name}.{field}": curve[field] for field in CURVE_FIELDS})
+        values.update({Measure(Series(name), field): curve[field] for field in CURVE_FIELDS})
     return values
-
-
-def _benchmark_order(label: str) -> tuple[str, tuple[int, int], int]:
-    name, _, votes = label.partition(MAJORITY)
-    base, point = split_cap(name)
-    return base, point or (-1, 0), int(votes or 0)
 
 
 def build_table(cells: list[dict]) -> Table:
@@ -139,11 +109,10 @@ def build_table(cells: list[dict]) -> Table:
                         cell["status"], _error_line(cell), _values(cell), cell.get("budget_bounds")))
     # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128;
     # majority voting in vote order: embedded maj@1, embedded maj@2, embedded maj@4.
-    benchmarks = sorted({key.rpartition(".")[0] for row in rows for key in row.values if key.endswith(".accuracy")},
-                        key=_benchmark_order)
+    series = sorted({m.series for row in rows for m in row.values if m.field == "accuracy"}, key=Series.order)
     curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
-    measures = [Measure(b, f) for f in BENCHMARK_FIELDS for b in benchmarks]
-    measures += [Measure(c, f) for c in curves for f in CURVE_FIELDS]
+    measures = [Measure(s, f) for f in BENCHMARK_FIELDS for s in series]
+    measures += [Measure(Series(c), f) for c in curves for f in CURVE_FIELDS]
     return Table(axes, measures, rows)
 
 
@@ -158,24 +127,24 @@ def method_table(table: Table) -> Table:
     methods: dict[str, list[Row]] = {}
     for row in table.finished():
         methods.setdefault(_method(row), []).append(row)
-    benchmarks = table.plain_benchmarks()
+    benchmarks = table.plain_series()
     rows = []
     for method, cells in methods.items():
         values = {}
         for benchmark in benchmarks:
-            points = [cell for cell in cells if f"{benchmark}.accuracy" in cell.values]
+            points = [cell for cell in cells if cell.get(benchmark, "accuracy") is not None]
             if len(points) < 2:
                 continue
             bounds = [cell.budget_bounds or [None, None] for cell in points]
-            runs = [BudgetRun(cell.values[f"{benchmark}.mean_thinking_tokens"], cell.values[f"{benchmark}.accuracy"],
-                              *bound) for cell, bound in zip(points, bounds)]
+            runs = [BudgetRun(cell.get(benchmark, "mean_thinking_tokens"), cell.get(benchmark, "accuracy"), *bound)
+                    for cell, bound in zip(points, bounds)]
             curve = scaling_metrics(runs)
             if any(cell.budget_bounds is None for cell in points):
                 del curve["control"]
-            values.update({f"{benchmark}.{field}": value for field, value in curve.items() if value is not None})
+            values.update({Measure(benchmark, field): value for field, value in curve.items() if value is not None})
         if values:
             rows.append(Row(method, [], {"method": method or "(every cell)"}, "done", "", values))
-    measures = [Measure(b, f) for b in benchmarks for f in CURVE_FIELDS if any(f"{b}.{f}" in r.values for r in rows)]
+    measures = [Measure(b, f) for b in benchmarks for f in CURVE_FIELDS if any(Measure(b, f) in r.values for r in rows)]
     return Table(["method"], measures, rows)
 
 
@@ -185,9 +154,9 @@ def scaling_panels(table: Table) -> dict[str, dict[str, list[tuple[float, float]
     for row in table.finished():
         method = _method(row)
         for measure in table.measures:
-            if measure.field == "accuracy" and measure.key in row.values:
-                point = (row.values[f"{measure.benchmark}.mean_thinking_tokens"], row.values[measure.key])
-                name, majority, _ = measure.benchmark.partition(MAJORITY)
-                line = f"{method} majority voting".strip() if majority else method
-                panels.setdefault(split_cap(name)[0], {}).setdefault(line, []).append(point)
+            series = measure.series
+            if measure.field == "accuracy" and measure in row.values:
+                point = (row.get(series, "mean_thinking_tokens"), row.values[measure])
+                line = f"{method} majority voting".strip() if series.votes else method
+                panels.setdefault(series.benchmark, {}).setdefault(line, []).append(point)
     return panels

@@ -8,7 +8,7 @@ stage then fails with the same message.
 from __future__ import annotations
 
 from s1x.config import Config, Strategy
-from s1x.evaluate.benchmarks import load_benchmark
+from s1x.evaluate.benchmarks import benchmark_questions
 from s1x.select.decontaminate import decontaminate
 from s1x.select.pool import load_pool
 from s1x.select.quality import quality_filter
@@ -17,9 +17,7 @@ from s1x.select.stage import selection_size
 
 def check_pool_rows(cfg: Config) -> None:
     """Raise ConfigError (naming the pool, the size and each filter's count) if the pool cannot give the selection."""
-    benchmarks = {name: [row["question"] for row in load_benchmark(name, cfg.eval.benchmark_files.get(name))]
-                  for name in cfg.eval.benchmarks}
-    rows, removed = decontaminate(load_pool(cfg.pool), benchmarks)
+    rows, removed = decontaminate(load_pool(cfg.pool), benchmark_questions(cfg.eval))
     filters = {"decontamination": removed}
     if cfg.data.strategy is Strategy.s1k:
         rows, filters["quality"] = quality_filter(rows)
