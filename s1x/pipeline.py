@@ -310,3 +310,14 @@ def cell_outcome(record: dict, queue: dict[str, str]) -> dict:
     if cell["status"] == "done":
         _add_metrics(cell, store.path("eval", record["keys"]["eval"]))
     return cell
+
+
+def stage_dir(cell_dir: Path, stage: str) -> Path:
+    """Where a cell's stage output lives: the path its run recorded, or for a cell planned as a SLURM job graph
+    its key in the store; FileNotFoundError where the cell has none (train=none, or the stage never ran)."""
+    cell = json.loads((Path(cell_dir) / CELL_FILE).read_text())
+    if "path" in cell.get("stages", {}).get(stage, {}):
+        return Path(cell["stages"][stage]["path"])
+    if cell.get("keys", {}).get(stage):
+        return Store(cell["store_dir"]).path(stage, cell["keys"][stage])
+    raise FileNotFoundError(f"{cell_dir}: its cell.json names no {stage} output (status {cell.get('status')})")

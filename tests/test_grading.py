@@ -16,7 +16,8 @@ from math_verify import parse, verify
 from s1x.evaluate import grading
 from s1x.evaluate.grading import Verdict, grade, grade_choice, grade_exact, grade_math, normalise
 from s1x.evaluate.stage import _records
-from s1x.report.audit import audit, eval_dir
+from s1x.pipeline import stage_dir
+from s1x.report.audit import audit
 from tests.conftest import ROOT
 
 
@@ -204,7 +205,9 @@ def test_audit_prints_a_seeded_sample_and_where_the_graders_disagree(cell: Path)
 def test_audit_finds_a_planned_cells_evaluation_in_the_store(tmp_path: Path):
     (tmp_path / "cell.json").write_text(json.dumps({"status": "done", "keys": {"select": "s", "train": None, "eval": "e1"},
                                                     "store_dir": str(tmp_path / "store"), "stages": {}}))
-    assert eval_dir(tmp_path) == (tmp_path / "store").resolve() / "eval" / "e1"
+    assert stage_dir(tmp_path, "eval") == (tmp_path / "store").resolve() / "eval" / "e1"
+    with pytest.raises(FileNotFoundError, match="names no train output"):
+        stage_dir(tmp_path, "train")
 
 
 def test_cli_audits_a_cell(cell: Path):

@@ -13,21 +13,10 @@ import re
 from pathlib import Path
 
 from s1x.evaluate.grading import grade
-from s1x.pipeline import CELL_FILE
-from s1x.store import Store
+from s1x.pipeline import stage_dir
 
 IDS_SHOWN = 5  # ids listed for each direction of disagreement
 KINDS = {"letter": "choice", "exact": "exact"}  # a record's grading_method -> its kind; anything else is math
-
-
-def eval_dir(cell_dir: Path) -> Path:
-    """Where a cell's evaluation lives: its eval stage's path, or for a planned SLURM cell its key in the store."""
-    cell = json.loads((Path(cell_dir) / CELL_FILE).read_text())
-    if "path" in cell.get("stages", {}).get("eval", {}):
-        return Path(cell["stages"]["eval"]["path"])
-    if cell.get("keys", {}).get("eval"):
-        return Store(cell["store_dir"]).path("eval", cell["keys"]["eval"])
-    raise FileNotFoundError(f"{cell_dir}: its cell.json names no evaluation (status {cell.get('status')})")
 
 
 def read_records(directory: Path) -> list[dict]:
@@ -72,7 +61,7 @@ def _row(record: dict, exact: bool | None) -> list[str]:
 def audit(cell_dir: Path, sample: int = 20, seed: int = 0) -> str:
     """The audit's text: the sample (id, gold, extracted, stored verdict, what string equality says, method,
     timeout, the answer text shortened), then the disagreements between math-verify and string equality."""
-    directory = eval_dir(cell_dir)
+    directory = stage_dir(cell_dir, "eval")
     records = read_records(directory)
     if not records:
         raise FileNotFoundError(f"no graded records (answer_text, gold) in any *.jsonl under {directory}")
