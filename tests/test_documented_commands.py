@@ -86,7 +86,7 @@ def test_documented_command_runs_as_typed(source: str, command: str):
     if "hydra/launcher=slurm" in args and not shutil.which("sbatch"):
         pytest.skip("no SLURM here; .ci/slurm-up starts the local cluster")
     if "<sweep>" in command:
-        args = [str(_latest_sweep()) if "<sweep>" in a else a for a in args]
+        args = [a.replace("outputs/sweeps/<sweep>", str(_latest_sweep())) for a in args]
     if args[0] == "python":
         args[0] = sys.executable
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "offline"})
