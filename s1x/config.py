@@ -67,6 +67,8 @@ class BudgetMode(Enum):
     step_conditional = "step_conditional"
     class_conditional = "class_conditional"
     rejection = "rejection"
+    # After s1: reflection words never generated while thinking (NoWait, the inverse of budget forcing).
+    no_wait = "no_wait"
 
 
 class LengthClass(Enum):
@@ -324,6 +326,7 @@ class BudgetConfig:
     length_class: LengthClass = LengthClass.short  # class_conditional: which generic prompt
     max_attempts: int = 16  # rejection: samples drawn before keeping the last one
     think_prefix: str = ""  # token forcing: the thinking starts with this text
+    suppress: list[str] = field(default_factory=list)  # no_wait: words whose tokens thinking never generates
 
     def __post_init__(self) -> None:
         if self.mode in (BudgetMode.max, BudgetMode.min, BudgetMode.token_conditional, BudgetMode.rejection):
@@ -345,6 +348,8 @@ class BudgetConfig:
             _require(self.steps is not None and self.steps > 0,
                      f"budget.steps must be a positive count for budget=step_conditional, got {self.steps}")
         _require(self.max_attempts > 0, f"budget.max_attempts must be positive, got {self.max_attempts}")
+        _require(self.mode is not BudgetMode.no_wait or bool(self.suppress),
+                 "budget.suppress must list the words to suppress for budget=no_wait")
 
 
 @dataclass

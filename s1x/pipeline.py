@@ -55,9 +55,16 @@ def _keyed_eval(cfg: Config) -> dict[str, Any]:
     return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
 
 
+def _keyed_budget(cfg: Config) -> dict[str, Any]:
+    """The budget less budget.suppress outside no_wait, where no token is suppressed."""
+    budget = cfg.budget
+    return {f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)
+            if f.name != "suppress" or budget.mode is BudgetMode.no_wait}
+
+
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": cfg.budget}
+    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": _keyed_budget(cfg)}
     if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore) or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
         determining["extend"] = cfg.extend.string
     return determining

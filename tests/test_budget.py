@@ -377,3 +377,16 @@ def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
         assert r["thinking_tokens"] <= 30 or r["attempts"] == 6
         assert 1 <= r["attempts"] <= 6
     assert any(r["attempts"] > 1 for r in records) and any(r["thinking_tokens"] <= 30 for r in records)
+
+
+def test_no_wait_requests_suppress_only_while_thinking():
+    from dataclasses import replace
+
+    state = SampleState([1, 2], replace(scripted_policy(BudgetMode.no_wait, None), suppress_ids=(17, 18)))
+    thinking = state.request()
+    assert thinking.suppress_ids == (17, 18) and thinking.stop_ids == (THINK_END, END)
+    state.advance([10, 11, THINK_END])  # the model ends its thinking: no_wait never extends it
+    answer = state.request()
+    assert state.phase is Phase.answer and state.extensions == 0 and answer.suppress_ids == ()
+    with pytest.raises(Exception, match="budget.suppress"):
+        BudgetConfig(mode=BudgetMode.no_wait)

@@ -29,7 +29,7 @@ from s1x.evaluate.engines.stream import ThinkingStream  # noqa: E402
 from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor, _write_stand_ins  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
-from s1x.evaluate.stage import evaluate_rows, forcing_policy  # noqa: E402
+from s1x.evaluate.stage import evaluate_rows, forcing_policy, word_token_ids  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
@@ -194,6 +194,25 @@ def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
     for s in states:
         assert s.extensions <= 2 and all(s.generated[o: o + len(wait)] == wait for o in s.extension_offsets)
     assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget, limit=300))
+
+
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
+def test_no_wait_never_thinks_a_suppressed_word_and_matches_hf(engines, driver: str):
+    fmt, hf, vllm, prompts = engines
+    reference, under_test = _drivers(hf, vllm, driver, [])
+    plain = _run(fmt, reference, prompts, BudgetConfig(mode=BudgetMode.none))
+    # The words the model thinks most: suppressing them must change what it thinks.
+    liked = Counter(fmt.tokenizer.decode([t]).strip() for s in plain for t in s.generated[: s.thinking_end])
+    words = [word for word, _ in liked.most_common() if word.isalpha()][:3]
+    budget = BudgetConfig(mode=BudgetMode.no_wait, suppress=words)
+    suppressed = set(word_token_ids(fmt.tokenizer, words))
+    states = _run(fmt, under_test, prompts, budget)
+    folded = {word.casefold() for word in words}  # every case and leading space of each word
+    assert len(words) == 3 and all(fmt.tokenizer.decode([t]).strip().casefold() in folded for t in suppressed)
+    assert len(suppressed) > 3
+    assert all(not suppressed & set(s.generated[: s.thinking_end]) for s in states)
+    assert any(suppressed & set(s.generated[: s.thinking_end]) for s in plain)
+    assert _outcome(states) == _outcome(_run(fmt, reference, prompts, budget)) != _outcome(plain)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.02])

@@ -6,6 +6,8 @@ on what came back. Thinking is generated with the end-of-thinking delimiter as a
   reaches N the delimiter and the answer cue are forced ("cap").
 - min N: a delimiter before N thinking tokens is dropped and the extension string appended.
 - ignore k: the first k delimiters are dropped, each followed by the extension string.
+- no_wait: thinking as the model ends it, but the engine never generates the policy's suppressed tokens
+  (reflection words) while thinking.
 Thinking tokens count only the model's own tokens, never forced ones. Every model token
 (dropped delimiters included) counts against the generation limit, so forcing always ends.
 
@@ -29,6 +31,7 @@ class Request:
     prompt_ids: list[int]
     max_new_tokens: int
     stop_ids: tuple[int, ...]
+    suppress_ids: tuple[int, ...] = ()  # tokens the engine must never generate for this request
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ForcingPolicy:
     extension_ids: tuple[int, ...]  # appended when a delimiter is suppressed ("Wait")
     answer_open_ids: tuple[int, ...]  # forced after a natural end of thinking
     cap_ids: tuple[int, ...]  # forced when a cap or the limit ends thinking ("\n<answer>Final Answer:")
+    suppress_ids: tuple[int, ...] = ()  # never generated while thinking (no_wait)
 
 
 class Phase(Enum):
@@ -74,7 +78,7 @@ class SampleState:
             if remaining <= 0:
                 self._force_answer()
                 return self.request()
-            return Request(self.prompt_ids + self.generated, remaining, (p.think_end_id, *p.end_ids))
+            return Request(self.prompt_ids + self.generated, remaining, (p.think_end_id, *p.end_ids), p.suppress_ids)
         if self.phase is Phase.answer:
             return Request(self.prompt_ids + self.generated, p.answer_limit, p.end_ids)
         return None

@@ -38,7 +38,17 @@ def forcing_policy(fmt: S1Format, eval_cfg: EvalConfig, budget: BudgetConfig, ex
         extension_ids=tuple(fmt.encode(extend.string)),
         answer_open_ids=tuple(fmt.encode(m.answer_start)),
         cap_ids=tuple(fmt.encode("\n" + m.answer_start + ANSWER_CUE)),
+        suppress_ids=word_token_ids(fmt.tokenizer, budget.suppress) if budget.mode is BudgetMode.no_wait else (),
     )
+
+
+def word_token_ids(tokenizer, words: list[str]) -> tuple[int, ...]:
+    """Every token that reads as one of `words` on its own, whatever its case or leading space ("Wait", " wait",
+    "WAIT"): what no_wait suppresses, so the model cannot spell the word another way with one token."""
+    wanted = {word.strip().casefold() for word in words}
+    special = set(tokenizer.all_special_ids)
+    return tuple(token for token in range(len(tokenizer)) if token not in special
+                 and tokenizer.decode([token]).strip().casefold() in wanted)
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:

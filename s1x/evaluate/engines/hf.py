@@ -31,9 +31,10 @@ class HFEngine(Engine):
 
     def generate(self, requests: list[Request], seed: int = 0) -> list[list[int]]:
         outputs: list[list[int]] = [[] for _ in requests]
-        # Sorting by stop set then length keeps batches uniform and padding short.
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].stop_ids, len(requests[i].prompt_ids)))
-        for _, group in groupby(order, key=lambda i: requests[i].stop_ids):
+        # Sorting by stop and suppressed sets, then length, keeps batches uniform and padding short.
+        kind = lambda i: (requests[i].stop_ids, requests[i].suppress_ids)  # noqa: E731
+        order = sorted(range(len(requests)), key=lambda i: (kind(i), len(requests[i].prompt_ids)))
+        for _, group in groupby(order, key=kind):
             group = list(group)
             for start in range(0, len(group), self.batch_size):
                 batch = group[start:start + self.batch_size]
@@ -58,6 +59,7 @@ class HFEngine(Engine):
             top_p=None, top_k=None,
             eos_token_id=stop_ids,
             pad_token_id=self.pad_id,
+            suppress_tokens=list(requests[0].suppress_ids) or None,
         )
         if self.temperature > 0:
             torch.manual_seed(seed)

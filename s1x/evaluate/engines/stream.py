@@ -46,7 +46,8 @@ class ThinkingStream:
         request = self.state.request()
         if request is None or self.state.phase is not Phase.thinking:
             return request
-        return Request(request.prompt_ids + self.body, request.max_new_tokens - len(self.body), request.stop_ids)
+        return Request(request.prompt_ids + self.body, request.max_new_tokens - len(self.body), request.stop_ids,
+                       request.suppress_ids)
 
     def forced_next(self) -> Optional[int]:
         """The token forced next whatever the model prefers, if any."""

@@ -22,6 +22,7 @@ from dataclasses import replace
 from itertools import count
 from typing import Callable, Optional
 
+from transformers import AutoConfig
 from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.sampling_params import RequestOutputKind
@@ -58,6 +59,7 @@ class VLLMEngine(Engine):
                 del kwargs["logits_processors"], kwargs["logprobs_mode"]
         self.forcing = forcing
         self.llm = LLM(**kwargs)
+        self.vocab_size = AutoConfig.from_pretrained(model).vocab_size
         self.temperature = temperature
         self.max_model_len = max_model_len
         self._request_ids = count()
@@ -129,7 +131,10 @@ class VLLMEngine(Engine):
         if len(request.prompt_ids) + request.max_new_tokens > self.max_model_len:
             raise ValueError(f"a request needs {len(request.prompt_ids)} prompt + {request.max_new_tokens} new tokens, "
                              f"more than the vLLM engine's max_model_len={self.max_model_len}")
-        extra_args, logprobs = None, {}
+        extra_args, logprobs, allowed = None, {}, None
+        if request.suppress_ids and forced is None:  # in a stream ForcingLogitsProcessor masks them
+            suppressed = set(request.suppress_ids)
+            allowed = [token for token in range(self.vocab_size) if token not in suppressed]
         if forced is not None:
             request_id, stream = forced
             state = replace(stream.state, prompt_ids=[], generated=[], extension_offsets=[])
@@ -141,4 +146,5 @@ class VLLMEngine(Engine):
         return SamplingParams(max_tokens=request.max_new_tokens, stop_token_ids=list(request.stop_ids),
                               ignore_eos=True, temperature=self.temperature, detokenize=False,
                               seed=seed if self.temperature > 0 else None,
-                              output_kind=RequestOutputKind.FINAL_ONLY, extra_args=extra_args, **logprobs)
+                              output_kind=RequestOutputKind.FINAL_ONLY, extra_args=extra_args,
+                              allowed_token_ids=allowed, **logprobs)

@@ -1,5 +1,6 @@
 """vLLM's side of in-stream forcing: a batch-level logits processor (vLLM's V1 interface) that keeps each
-forced generation's `ThinkingStream` in vLLM's worker and writes into it what the stream prescribes.
+forced generation's `ThinkingStream` in vLLM's worker and writes into it what the stream prescribes, and
+masks the tokens its policy suppresses while thinking (budget=no_wait).
 
 Forced tokens and greedy stand-ins are written by leaving only that token's logit finite. The engine finds the
 greedy stand-ins in-band: vLLM's raw logprobs are taken before this processor runs, so a written token is never
@@ -43,6 +44,7 @@ class _Generation:
     def __post_init__(self) -> None:
         extension = self.stream.state.policy.extension_ids
         self.extension_start = extension[0] if extension else None
+        self.suppressed = list(self.stream.state.policy.suppress_ids)
         # Generations whose stand-ins are written together: the same stops, extension and temperature.
         self.stand_in_group = self.stream.stops, self.extension_start, self.temperature
 
@@ -112,7 +114,10 @@ class ForcingLogitsProcessor(LogitsProcessor):
             generation.update()
             if generation.forced is not None:
                 _force(logits, index, generation.forced)
-            elif generation.standing_in and generation.temperature == 0:
+                continue
+            if generation.suppressed:  # no_wait: these never come while thinking
+                logits[index, generation.suppressed] = float("-inf")
+            if generation.standing_in and generation.temperature == 0:
                 greedy.append((index, generation))
             elif generation.standing_in:
                 sampled.setdefault(generation.stand_in_group, []).append(index)
