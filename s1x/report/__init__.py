@@ -26,7 +26,10 @@ It writes into SWEEP_DIR:
                 its own (the paper's parallel scaling against budget forcing's sequential scaling);
                 written when a line has two points;
 - accuracy.png  accuracy per swept value and benchmark with 95 % intervals; written when a finished
-                cell has a plain (not per-cap) benchmark accuracy.
+                cell has a plain (not per-cap) benchmark accuracy;
+- efficiency.png every method's points on one plot per benchmark with the Pareto front marked, where two
+                methods or more finished; with a budget=none cell, report.md adds the thinking tokens each
+                method needs to reach plain decoding's accuracy (s1x/report/efficiency.py).
 
 Cells carry their evaluation's typed results (s1x/evaluate/results.py): columns are chosen by benchmark,
 curve point and method, and names like "math500@16" or "math500 maj@4" are written for people, never parsed,
@@ -39,6 +42,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from s1x.report.cells import collect_cells
+from s1x.report.efficiency import EFFICIENCY_PLOT, plot_efficiency, render_savings
 from s1x.report.plots import write_plots
 from s1x.report.reading import reading
 from s1x.report.render import csv_columns, csv_rows, render_csv, render_latex, render_markdown, render_method_markdown
@@ -61,6 +65,11 @@ def write_report(sweep_dir: Path) -> Path:
         tex += "\n" + render_latex(methods, f"{sweep_dir}: methods across budgets")
         markdown += "\n## Methods across budgets\n\n" + render_method_markdown(methods)
     (sweep_dir / TEX_FILE).write_text(tex)
+    if plot_efficiency(table, sweep_dir / EFFICIENCY_PLOT):
+        plots.append(sweep_dir / EFFICIENCY_PLOT)
+    saved = render_savings(table)
+    if saved:
+        markdown += "\n## Efficiency: thinking tokens at plain decoding's accuracy\n\n" + saved
     figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
     paragraph = reading(table)
     target = sweep_dir / REPORT_FILE
