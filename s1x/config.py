@@ -235,11 +235,8 @@ class BenchmarkKind(Enum):
 
 @dataclass
 class BenchmarkConfig:
-    """Where a benchmark's rows come from and how each becomes (id, question, gold answer, kind).
-
-    One source: a hub dataset (hub_id, subset, split), a local .jsonl/.json/.parquet/.csv file, or the
-    embedded generator. Built-ins are YAML files in conf/benchmark/; `eval.benchmark_specs` adds one.
-    """
+    """Where a benchmark's rows come from (one of a hub dataset, a local file, the embedded generator) and how
+    each becomes (id, question, gold answer, kind). Built-ins: conf/benchmark/; `eval.benchmark_specs` adds one."""
     question: str = MISSING  # a field, or a template over fields: "{context}\n\n{question}"
     answer: str = MISSING  # the gold answer's field; kind=choice: the correct choice's text, index or letter
     kind: BenchmarkKind = BenchmarkKind.math
@@ -248,8 +245,7 @@ class BenchmarkConfig:
     split: str = "test"
     file: Optional[str] = None
     generated: bool = False  # rows from s1x's embedded generator (their ids are its own)
-    # The gold answer inside a solution text: "boxed" (the last \boxed{}) or a regex whose group 1 (else the
-    # whole match) of the last match is the answer, e.g. "####\s*(.+)$".
+    # The gold inside a solution text: "boxed" (the last \boxed{}) or a regex, group 1 of its last match.
     answer_pattern: Optional[str] = None
     choices: list[str] = field(default_factory=list)  # kind=choice: the choices' fields, or one field holding a list
     id: Optional[str] = None  # the id field; null: the row's index
@@ -259,8 +255,7 @@ class BenchmarkConfig:
         sources = [name for name, given in (("hub_id", self.hub_id), ("file", self.file), ("generated", self.generated)) if given]
         _require(len(sources) == 1, f"{key}: give exactly one source of hub_id, file, generated; got {sources or 'none'}")
         if self.file is not None:
-            _require(Path(self.file).suffix in LOCAL_FORMATS,
-                     f"{key}.file: {self.file} is not one of {', '.join(LOCAL_FORMATS)}")
+            _require(Path(self.file).suffix in LOCAL_FORMATS, f"{key}.file: {self.file} is not {'/'.join(LOCAL_FORMATS)}")
             _require(Path(self.file).is_file(), f"{key}.file: no such file {self.file}")
         _require(self.kind is not BenchmarkKind.choice or bool(self.choices), f"{key}.choices: kind=choice needs the choices' fields")
         if self.answer_pattern not in (None, "boxed"):

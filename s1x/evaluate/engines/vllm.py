@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import pickle
 from dataclasses import replace
+from functools import cached_property
 from itertools import count
 from typing import Callable, Optional
 
@@ -59,7 +60,7 @@ class VLLMEngine(Engine):
                 del kwargs["logits_processors"], kwargs["logprobs_mode"]
         self.forcing = forcing
         self.llm = LLM(**kwargs)
-        self.vocab_size = AutoConfig.from_pretrained(model).vocab_size
+        self.model = model
         self.temperature = temperature
         self.max_model_len = max_model_len
         self._request_ids = count()
@@ -116,6 +117,11 @@ class VLLMEngine(Engine):
         except BaseException:  # leave no request behind for the next call to collect
             adapter.abort(self.llm, list(pending))
             raise
+
+    @cached_property
+    def vocab_size(self) -> int:
+        """The model's vocabulary (its embedding rows), read when a request first suppresses tokens."""
+        return AutoConfig.from_pretrained(self.model).vocab_size
 
     def close(self) -> None:
         """Stop vLLM's engine processes and free the KV cache now, not at interpreter exit."""
