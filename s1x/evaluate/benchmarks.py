@@ -241,22 +241,18 @@ def load_benchmark(name: str, spec: BenchmarkConfig) -> Benchmark:
     return Benchmark(name, rows_from(name, spec, records), source)
 
 
-@lru_cache(maxsize=32)
-def _load_described(name: str, described: str) -> Benchmark:
-    fields = json.loads(described)
-    fields.pop("sha256", None)
-    return load_benchmark(name, BenchmarkConfig(**{**fields, "kind": BenchmarkKind(fields["kind"])}))
+_LOADED: dict[tuple[str, Optional[str], str], Benchmark] = {}
 
 
 def benchmark(name: str, eval_cfg: EvalConfig) -> Benchmark:
     """The benchmark `eval.benchmarks` names, loaded once per process for each content (planning a sweep
-    checks every cell's benchmarks; they are mostly the same ones)."""
+    checks every cell's benchmarks; they are mostly the same ones). An edited file has a new fingerprint, so
+    it loads again; the path is in the key too, so its rows' source names the file asked for."""
     spec = benchmark_spec(name, eval_cfg)
-    described = dataclasses.asdict(spec)
-    described["kind"] = spec.kind.value
-    if spec.file is not None:
-        described["sha256"] = file_sha256(spec.file)  # in the cache key only: an edited file loads again
-    return _load_described(name, json.dumps(described, sort_keys=True))
+    key = (name, spec.file, json.dumps(fingerprint(spec), sort_keys=True))
+    if key not in _LOADED:
+        _LOADED[key] = load_benchmark(name, spec)
+    return _LOADED[key]
 
 
 def benchmark_questions(eval_cfg: EvalConfig) -> dict[str, list[str]]:
