@@ -47,7 +47,7 @@ class Request:
 class ForcingPolicy:
     mode: BudgetMode
     tokens: Optional[int]
-    times: Optional[int]  # k of ignore
+    times: Optional[int]  # k of ignore; entropy: the most extensions
     thinking_limit: int  # generation limit on thinking, whatever the budget
     answer_limit: int
     think_end_id: int
