@@ -92,9 +92,10 @@ def plot_efficiency(table: Table, path: Path) -> bool:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, (benchmark, lines) in zip(axes[0], panels.items()):
-        for method, points in lines.items():
+        for i, (method, points) in enumerate(lines.items()):  # past ten methods the colours repeat, the markers not
             tokens, accuracy = zip(*sorted(points))
-            ax.plot(tokens, [100 * a for a in accuracy], marker="o", alpha=0.8, label=method or "(every cell)")
+            ax.plot(tokens, [100 * a for a in accuracy], color=f"C{i % 10}", marker="osD^v"[i // 10 % 5], alpha=0.8,
+                    label=method or "(every cell)")
         front = pareto_front([p for points in lines.values() for p in points])
         ax.step([t for t, _ in front], [100 * a for _, a in front], where="post", color="black", linewidth=2,
                 linestyle="--", label="Pareto front")
