@@ -341,7 +341,7 @@ class BudgetConfig:
                                   ("transition", bool(self.transition), "must be the text of a transition point")],
         }
         for key, holds, must in checks.get(self.mode, []):
-            _require(holds, f"budget.{key} {must} for budget={self.mode.value}, got {getattr(self, key)}")
+            _require(holds, f"budget={self.mode.value}: budget.{key} {must}, got {getattr(self, key)}")
 
 
 _POSITIVE_BUDGET_KEYS = {  # the budget keys each mode reads that must be positive there
