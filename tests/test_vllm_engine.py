@@ -401,7 +401,7 @@ def test_entropy_reads_the_whole_next_token_distribution(engines):
     fmt, hf, vllm, prompts = engines
     contexts = [p + out for p, out in zip(prompts, hf.generate([Request(p, 9, ()) for p in prompts]))]
     values = vllm.entropy(contexts)
-    assert values == pytest.approx(hf.entropy(contexts), rel=1e-4)
+    assert values == pytest.approx(hf.entropy(contexts), rel=1e-4) and vllm.entropy(contexts, chunk=3) == values
     assert len(set(values)) == len(values) and all(0 < v < math.log(len(fmt.tokenizer)) for v in values)
 
 

@@ -83,13 +83,18 @@ class VLLMEngine(Engine):
         else:
             self._stream(states, seed, on_round)
 
-    def entropy(self, contexts: list[list[int]]) -> list[float]:
-        """From the raw logprobs of the whole vocabulary at one generated token (a prefix-cache hit)."""
+    def entropy(self, contexts: list[list[int]], chunk: int = 32) -> list[float]:
+        """From the raw logprobs of the whole vocabulary at one generated token (a prefix-cache hit), `chunk`
+        contexts a call: each brings its vocabulary's logprobs back as Python objects."""
         params = SamplingParams(max_tokens=1, logprobs=-1, temperature=0.0, detokenize=False,
                                 output_kind=RequestOutputKind.FINAL_ONLY)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in contexts], params, use_tqdm=False)
-        return [sum(-math.exp(p.logprob) * p.logprob for p in out.outputs[0].logprobs[0].values() if p.logprob > -math.inf)
-                for out in outputs]
+        values = []
+        for start in range(0, len(contexts), chunk):
+            prompts = [TokensPrompt(prompt_token_ids=ids) for ids in contexts[start:start + chunk]]
+            for out in self.llm.generate(prompts, params, use_tqdm=False):
+                logprobs = [p.logprob for p in out.outputs[0].logprobs[0].values() if p.logprob > -math.inf]
+                values.append(sum(-math.exp(logprob) * logprob for logprob in logprobs))
+        return values
 
     def _stream(self, states: list[SampleState], seed: int, on_round: Callable[[int], None]) -> None:
         """`budget.run_forcing` with each sample's thinking in one generation (more after a pause) and its
