@@ -8,7 +8,7 @@ import platform
 import statistics
 from importlib.metadata import version
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from tqdm import tqdm
 
@@ -59,15 +59,18 @@ def word_token_ids(tokenizer, words: list[str]) -> tuple[int, ...]:
     """Every token that reads as one of `words` on its own, whatever its case or leading space ("Wait", " wait",
     "WAIT"): what no_wait suppresses, so the model cannot spell the word another way with one token."""
     wanted = {word.strip().casefold() for word in words}
-    special = set(tokenizer.all_special_ids)
-    return tuple(token for token in range(len(tokenizer)) if token not in special
-                 and tokenizer.decode([token]).strip().casefold() in wanted)
+    return _tokens_reading(tokenizer, lambda text: text.strip().casefold() in wanted)
 
 
 def transition_token_ids(tokenizer, text: str) -> tuple[int, ...]:
     """Every token whose text holds `text` ("\n\n" alone, ".\n\n", ...): budget=schedule's transition points."""
+    return _tokens_reading(tokenizer, lambda token_text: text in token_text)
+
+
+def _tokens_reading(tokenizer, wanted: Callable[[str], bool]) -> tuple[int, ...]:
+    """The ids of the vocabulary's non-special tokens whose decoded text is `wanted`."""
     special = set(tokenizer.all_special_ids)
-    return tuple(token for token in range(len(tokenizer)) if token not in special and text in tokenizer.decode([token]))
+    return tuple(token for token in range(len(tokenizer)) if token not in special and wanted(tokenizer.decode([token])))
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
