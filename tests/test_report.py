@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +15,11 @@ from omegaconf import OmegaConf
 
 from s1x.evaluate.stage import wilson_interval
 from s1x.evaluate.metrics import BudgetRun, scaling_metrics
-from s1x.evaluate.results import Method, Point, Result
+from s1x.evaluate.results import Method, Point, Result, Series
 from s1x.report import write_report
 from s1x.report.callback import ReportAtSweepEnd
 from s1x.report.cells import collect_cells
+from s1x.report.paired import mcnemar_p
 from s1x.report.table import build_table, method_table, scaling_panels
 from tests.conftest import ROOT
 
@@ -355,3 +358,105 @@ def test_a_benchmark_named_with_dots_and_ats_goes_through_evaluate_and_the_repor
     for plot in ("scaling.png", "accuracy.png"):
         assert matplotlib.image.imread(sweep / plot).std() > 0
     assert f"budget=scale on {name}: accuracy goes from" in report
+
+
+# Which of the grid's cells (random-wait, random-hmm, s1k-wait, s1k-hmm) get a problem right at +2, and for how many
+# problems of 100: 23 vs 10 answers only s1k or only random got right, 10 vs 5 only wait or only hmm (worked below).
+GRID_OUTCOMES = {(1, 1, 1, 1): 30, (1, 1, 0, 0): 5, (0, 0, 1, 1): 10, (0, 0, 1, 0): 2, (0, 0, 0, 1): 1,
+                 (1, 0, 1, 0): 4, (0, 1, 0, 1): 2, (0, 0, 0, 0): 46}
+GRID_CELLS = [("random", "wait"), ("random", "hmm"), ("s1k", "wait"), ("s1k", "hmm")]
+
+
+def _write_evaluated_cell(sweep: Path, num: int, overrides: list[str], correct: dict[Point, set[int]],
+                          scaling: float) -> None:
+    """A finished budget=curve cell with its eval stage on disk: per point, records/<i>.jsonl of 100 problems
+    (right where listed in `correct`) and its result, as evaluate writes them."""
+    eval_dir = sweep.parent / "store" / "eval" / str(num)
+    (eval_dir / "records").mkdir(parents=True)
+    results = []
+    for i, (point, right) in enumerate(correct.items()):
+        path = f"records/{i}.jsonl"
+        tokens = 100.0 * (i + 1)
+        (eval_dir / path).write_text("".join(json.dumps({"id": f"embedded-{q}", "sample": 0, "correct": q in right,
+                                                         "thinking_tokens": tokens}) + "\n" for q in range(100)))
+        results.append(Result("embedded", point, Method.single, 1, path, 100, len(right) / 100, tokens,
+                              wilson_interval(len(right), 100)).to_dict())
+    _write_cell(sweep, num, overrides, status="done", results=results, stages={"eval": {"path": str(eval_dir)}},
+                scaling={"embedded": {"control": 1.0, "scaling": scaling, "performance": max(len(r) for r in correct.values()) / 100}})
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Path:
+    """`data=random,s1k extend=wait,hmm` on budget=curve, 100 problems. At +2: random 39 and 37 %, s1k 46 and 43 %
+    (wait, hmm). Pooled over extend, s1k against random: 89 vs 76 of 200 right, discordant 10 + 2 (wait) + 10 + 1
+    (hmm) = 23 vs 5 + 5 = 10. Pooled over data, wait against hmm: 85 vs 80 of 200, discordant 4 + 2 + 4 = 10 vs
+    2 + 1 + 2 = 5. At cap 16 every cell gets the first 10 right, at +0 the first 20 (the verdict must not read these)."""
+    sweep = tmp_path / "grid"
+    problems = iter(range(100))
+    right_at_end: list[set[int]] = [set(), set(), set(), set()]
+    for outcome, count in GRID_OUTCOMES.items():
+        for q in [next(problems) for _ in range(count)]:
+            for cell, is_right in enumerate(outcome):
+                if is_right:
+                    right_at_end[cell].add(q)
+    for num, ((data, extend), right, scaling) in enumerate(zip(GRID_CELLS, right_at_end, [1e-4, 1e-4, 2e-4, 3e-4])):
+        correct = {Point(cap=16): set(range(10)), Point(extensions=0): set(range(20)), Point(extensions=2): right}
+        _write_evaluated_cell(sweep, num, [f"data={data}", f"extend={extend}"], correct, scaling)
+    return sweep
+
+
+def test_report_opens_with_the_paired_verdict_of_each_swept_axis(grid: Path):
+    """s1k beats random at +2 (p = 0.035, exact McNemar on 23 vs 10); wait and hmm differ undetectably
+    (p = 2 * sum_{i<=5} C(15, i) / 2^15 = 0.30). Scaling is each value's mean over its cells."""
+    report = write_report(grid).read_text()
+    with open(grid / "comparisons.csv") as handle:
+        rows = {row["axis"]: row for row in csv.DictReader(handle)}
+    data, extend = rows["data"], rows["extend"]
+    assert (data["series"], data["best"], data["other"], data["cell_pairs"], data["n"]) == ("embedded@+2", "s1k", "random", "2", "200")
+    assert (float(data["best_accuracy"]), float(data["other_accuracy"]), data["best_only"], data["other_only"]) == (0.445, 0.38, "23", "10")
+    assert float(data["p_value"]) == pytest.approx(0.03508, abs=1e-5)
+    # each cell pair's problems are units of their own: d -+ 1.96 standard errors (tests/test_paired.py's case)
+    low, high = float(data["difference_ci95_low"]), float(data["difference_ci95_high"])
+    standard_error = math.sqrt(33 / 200 - (13 / 200) ** 2) / math.sqrt(200)
+    assert (low, high) == pytest.approx((0.065 - 1.96 * standard_error, 0.065 + 1.96 * standard_error), abs=0.005)
+    assert (extend["best"], extend["other"], extend["best_only"], extend["other_only"]) == ("wait", "hmm", "10", "5")
+    assert float(extend["p_value"]) == 0.3017578125 and float(extend["difference_ci95_low"]) < 0
+
+    assert report.startswith(f"# s1x report: {grid}\n\n## Verdict\n\n- **Selection (data)** on embedded at +2, pooled over "
+                             f"extend: s1k beats random by 6.5 points (44.5 vs 38.0 %, paired p = 0.035, 23 vs 10 "
+                             f"discordant of 200; 95 % interval +{100 * low:.1f} to +{100 * high:.1f} points). "
+                             f"Scaling (%/1K tokens): s1k 25.00, random 10.00 (means over their cells).\n")
+    assert ("- **Extend string (extend)** on embedded at +2, pooled over data: no detectable difference "
+            "between wait and hmm (p = 0.3; 42.5 vs 40.0 %, 10 vs 5 discordant of 200). Scaling (%/1K tokens): hmm 20.00, wait 15.00") in report
+    assert report.index("## Verdict") < report.index("| cell")
+    # the reading's leader at the largest budget, s1k-wait (46 %) against s1k-hmm (43 %): 6 vs 3 discordant
+    assert ("At the largest budget, data=s1k extend=wait leads on embedded with 46.0 % against 43.0 % for data=s1k "
+            "extend=hmm (intervals overlap; paired p = 0.51, 6 vs 3 discordant of 100).") in report
+
+
+def test_verdict_pairs_only_cells_whose_records_are_there(grid: Path):
+    """random-hmm's evaluation gone from the store: each axis is compared in the one group left, on 100 answers,
+    where s1k's lead over random (12 vs 5 discordant) is no longer detectable."""
+    shutil.rmtree(grid.parent / "store" / "eval" / "1")
+    report = write_report(grid).read_text()
+    assert ("- **Selection (data)** on embedded at +2: no detectable difference between s1k and random (p = 0.14; 46.0 vs "
+            "39.0 %, 12 vs 5 discordant of 100).") in report
+    assert "- **Extend string (extend)** on embedded at +2: no detectable difference between wait and hmm (p = 0.51; 46.0 vs 43.0 %" in report
+
+
+def test_cells_without_records_get_no_verdict(sweep: Path):
+    """The methods sweep's cells name no eval stage: nothing to pair, so no verdict and no comparisons.csv."""
+    report = write_report(sweep).read_text()
+    assert "## Verdict" not in report and not (sweep / "comparisons.csv").exists()
+
+
+def test_verdict_names_the_winner_of_the_pair_even_where_the_best_on_average_trails():
+    """The best value on average over all its cells can lose where it is paired (other groups lifted its mean):
+    the sentence then names the other value as the winner, with the numbers read from its side."""
+    from s1x.report.paired import PairedComparison
+    from s1x.report.verdict import AxisComparison, _statement
+
+    trailing = PairedComparison(100, 0.30, 0.42, 2, 14, mcnemar_p(2, 14), (-0.2, -0.05))
+    text = _statement(AxisComparison("data", Series("embedded", Point(extensions=2)), "s1k", "random", 1, trailing))
+    assert text == ("random beats s1k by 12.0 points (42.0 vs 30.0 %, paired p = 0.0042, 14 vs 2 discordant of 100; "
+                    "95 % interval +5.0 to +20.0 points)")

@@ -4,8 +4,13 @@ Takes a run or sweep directory of cells (cell.json each); writes report.md / .cs
 Usage: python -m s1x.report SWEEP_DIR   (also the last stage of every run and sweep)
 
 It writes into SWEEP_DIR:
-- report.md     the table (a failed cell's status carries its error), the plots, and a paragraph reading the
-                scaling curves in words (s1x/report/reading.py);
+- report.md     opens with the verdict of a sweep (s1x/report/verdict.py): per swept axis and benchmark, its
+                best value against each other value at the largest budget, with the paired test's numbers
+                (s1x/report/paired.py) and each value's Scaling; then the table (a failed cell's status
+                carries its error), the plots, and a paragraph reading the scaling curves in words
+                (s1x/report/reading.py);
+- comparisons.csv  the verdict's comparisons, one row each: axis, series, the two values, n paired, both
+                accuracies, the difference and its 95 % bootstrap interval, the discordant counts, McNemar's p;
 - report.csv    one row per cell, failed and missing ones included: directory, overrides, one column
                 per swept override, status, error, then per benchmark n, accuracy, its 95 % interval
                 and mean thinking tokens, and per scaling curve Control, Scaling, Performance, as
@@ -35,7 +40,8 @@ Cells carry their evaluation's typed results (s1x/evaluate/results.py): columns 
 curve point and method, and names like "math500@16" or "math500 maj@4" are written for people, never parsed,
 so a benchmark may be called anything. Rows are labelled by the swept axis: the overrides whose values differ
 between cells. Cells that did not finish are in every table and in no plot. Modules: cells (collect), table
-(the model), render (Markdown, CSV, LaTeX), plots, tracking (W&B), callback (the sweep-end stage).
+(the model), render (Markdown, CSV, LaTeX), plots, paired (the paired test of two cells), verdict, reading,
+efficiency, tracking (W&B), callback (the sweep-end stage).
 """
 from __future__ import annotations
 
@@ -43,13 +49,15 @@ from pathlib import Path
 
 from s1x.report.cells import collect_cells
 from s1x.report.efficiency import EFFICIENCY_PLOT, plot_efficiency, render_savings
+from s1x.report.paired import SweepRecords
 from s1x.report.plots import write_plots
 from s1x.report.reading import reading
 from s1x.report.render import csv_columns, csv_rows, render_csv, render_latex, render_markdown, render_method_markdown
 from s1x.report.table import build_table, method_table
 from s1x.report.tracking import log_report, wandb_logger
+from s1x.report.verdict import axis_comparisons, render_comparisons_csv, render_verdict
 
-REPORT_FILE, CSV_FILE, TEX_FILE = "report.md", "report.csv", "report.tex"
+REPORT_FILE, CSV_FILE, TEX_FILE, COMPARISONS_FILE = "report.md", "report.csv", "report.tex", "comparisons.csv"
 
 
 def write_report(sweep_dir: Path) -> Path:
@@ -71,9 +79,15 @@ def write_report(sweep_dir: Path) -> Path:
     if saved:
         markdown += "\n## Efficiency: thinking tokens at plain decoding's accuracy\n\n" + saved
     figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
-    paragraph = reading(table)
+    records = SweepRecords(sweep_dir)
+    comparisons = axis_comparisons(table, records)
+    if comparisons:
+        (sweep_dir / COMPARISONS_FILE).write_text(render_comparisons_csv(comparisons))
+    verdict = render_verdict(table, comparisons)
+    paragraph = reading(table, records)
     target = sweep_dir / REPORT_FILE
-    target.write_text(f"# s1x report: {sweep_dir}\n\n" + markdown + figures + (f"\n## Reading\n\n{paragraph}\n" if paragraph else ""))
+    target.write_text(f"# s1x report: {sweep_dir}\n\n" + (f"## Verdict\n\n{verdict}\n" if verdict else "") + markdown
+                      + figures + (f"\n## Reading\n\n{paragraph}\n" if paragraph else ""))
     logger = wandb_logger(sweep_dir, cells)
     if logger is not None:
         log_report(logger, sweep_dir.name, sweep_dir, csv_columns(table), csv_rows(table), plots)

@@ -1,12 +1,19 @@
 """A paragraph that reads a report's scaling curves in words: how far accuracy moves with thinking, whether
-the 95 % intervals at the curve's two ends overlap, and which cell is best at its largest budget.
+the 95 % intervals at the curve's two ends overlap, and which cell is best at its largest budget (with the
+paired test against the runner-up where both have records at that point).
 
 Only what the numbers say, with the numbers: a reader can check each sentence against the table.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from s1x.evaluate.results import Point, Series
+from s1x.report.paired import SweepRecords, compare_records
 from s1x.report.table import Row, Table
+from s1x.report.verdict import discordance, format_p
+
+CurvePoint = tuple[float, float, float, float, Point]  # thinking tokens, accuracy, its 95 % interval, the point
 
 
 def _describe(point: Point) -> str:
@@ -15,24 +22,35 @@ def _describe(point: Point) -> str:
     return f"{point.extensions} extension(s)" if point.extensions else "its own ending"
 
 
-def _points(row: Row, benchmark: str) -> list[tuple[float, float, float, float, str]]:
-    """(thinking tokens, accuracy, low, high, point label) of each budget=scale point, by thinking tokens."""
+def _points(row: Row, benchmark: str) -> list[CurvePoint]:
+    """Each budget=scale point of the row's curve, by thinking tokens."""
     points = []
     for measure, accuracy in row.values.items():
         series = measure.series
         on_curve = series.point is not None and series.votes is None
         if measure.field == "accuracy" and series.benchmark == benchmark and on_curve:
             points.append((row.get(series, "mean_thinking_tokens"), accuracy, row.get(series, "accuracy_ci95_low"),
-                           row.get(series, "accuracy_ci95_high"), _describe(series.point)))
-    return sorted(points)
+                           row.get(series, "accuracy_ci95_high"), series.point))
+    return sorted(points, key=lambda p: (p[0], p[4].order()))
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def reading(table: Table) -> str:
-    """The paragraph, or "" when no finished cell has a curve of two points."""
+def _paired(records: Optional[SweepRecords], leader: Row, other: Row, benchmark: str, point: Point) -> str:
+    """'; paired p = ..., b vs c discordant of n' where both cells have records at the point, else ''."""
+    series = Series(benchmark, point)
+    a, b = (records.get(row.dir, series) if records else None for row in (leader, other))
+    if a is None or b is None:
+        return ""
+    paired = compare_records(a, b)
+    return f"; paired {format_p(paired.p_value)}, {discordance(paired)}"
+
+
+def reading(table: Table, records: Optional[SweepRecords] = None) -> str:
+    """The paragraph, or "" when no finished cell has a curve of two points; the leader at the largest budget is
+    tested against the runner-up on `records` where both ended at the same point."""
     sentences, ends = [], []
     benchmarks = sorted({m.series.benchmark for m in table.measures if m.series.point is not None})
     for benchmark in benchmarks:
@@ -45,17 +63,18 @@ def reading(table: Table) -> str:
             scaling = row.get(Series(benchmark), "scaling")  # None where every point thought as long
             slope = "–" if scaling is None else f"{100_000 * scaling:.2f} %/1K tokens"
             sentences.append(
-                f"{row.label} on {benchmark}: accuracy goes from {_percent(a0)} at {t0:.0f} thinking tokens ({l0}) "
-                f"to {_percent(a1)} at {t1:.0f} ({l1}), {100 * (a1 - a0):+.1f} points; the 95 % intervals at the two "
-                f"ends {overlap}; Scaling {slope}.")
-            ends.append((points[-1], row.label, benchmark))
+                f"{row.label} on {benchmark}: accuracy goes from {_percent(a0)} at {t0:.0f} thinking tokens "
+                f"({_describe(l0)}) to {_percent(a1)} at {t1:.0f} ({_describe(l1)}), {100 * (a1 - a0):+.1f} points; "
+                f"the 95 % intervals at the two ends {overlap}; Scaling {slope}.")
+            ends.append((points[-1], row, benchmark))
     if len(ends) > 1:
         for benchmark in benchmarks:
             rows = sorted((end for end in ends if end[2] == benchmark), key=lambda end: end[0][1], reverse=True)
             if len(rows) > 1:
-                (_, best, low, _, _), leader, _ = rows[0]
-                (_, second, _, high, _), other, _ = rows[1]
+                (_, best, low, _, point), leader, _ = rows[0]
+                (_, second, _, high, other_point), other, _ = rows[1]
                 overlap = "overlap" if low <= high else "do not overlap"
-                sentences.append(f"At the largest budget, {leader} leads on {benchmark} with {_percent(best)} against "
-                                 f"{_percent(second)} for {other} (intervals {overlap}).")
+                paired = _paired(records, leader, other, benchmark, point) if point == other_point else ""
+                sentences.append(f"At the largest budget, {leader.label} leads on {benchmark} with {_percent(best)} "
+                                 f"against {_percent(second)} for {other.label} (intervals {overlap}{paired}).")
     return " ".join(sentences)
