@@ -380,6 +380,7 @@ class Config:
     logger: LoggerConfig = MISSING
     store_dir: str = ".s1x/store"  # content-addressed stage outputs, shared by every run
     cache_dir: str = ".s1x/cache"  # converted models and other derived files
+    log_level: str = "WARNING"  # the libraries' logs on the terminal from this level (s1x's: all); the log file has all
 
     def __post_init__(self) -> None:
         _require(self.budget.mode is not BudgetMode.rejection or self.eval.temperature > 0,

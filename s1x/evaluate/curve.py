@@ -19,6 +19,7 @@ from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
 
 Force = Callable[[ForcingPolicy], list[SampleState]]  # the main run, under a policy
 Policy = Callable[[BudgetConfig], ForcingPolicy]
+Answering = Callable[[int], Callable[[int], None]]  # the branches' sample count -> a hook for how many are answered
 
 
 def extension_label(k: int) -> str:
@@ -67,11 +68,12 @@ def _extension_branch(full: SampleState, policy: ForcingPolicy, k: int) -> Sampl
 
 
 def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], extensions: list[int],
-                on_branch: Callable[[str], None] = lambda label: None) -> dict[str, list[SampleState]]:
+                answering: Answering = lambda total: lambda answered: None) -> dict[str, list[SampleState]]:
     """States per point label ('64' for cap 64, '+2' for two extensions), from one main run.
 
     The main run ignores the end of thinking max(extensions) times, or without extensions is capped at the
-    largest cap; `force` runs it, `generate` (an engine's rounds) generates the branches' answers."""
+    largest cap; `force` runs it, `generate` (an engine's rounds) generates the branches' answers, branch by
+    branch, reporting them to the hook `answering` returns for their total (a progress bar over all branches)."""
     caps, extensions = sorted(caps), sorted(extensions)
     if extensions:
         times = extensions[-1]
@@ -89,8 +91,10 @@ def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], ext
     for k in extensions:
         policy = policy_for(BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none))
         points[extension_label(k)] = [_extension_branch(full, policy, k) for full in runs]
-    for label, states in points.items():
-        if states is not runs:
-            on_branch(label)
-            run_forcing(generate, states)
+    branches = [states for states in points.values() if states is not runs]
+    on_answered, answered = answering(sum(map(len, branches))), 0
+    for states in branches:
+        run_forcing(generate, states, lambda done, before=answered: on_answered(before + done))
+        answered += len(states)
+        on_answered(answered)  # also where every sample was done already: the main run's own point
     return points

@@ -6,6 +6,7 @@ import json
 import math
 import platform
 import statistics
+from contextlib import ExitStack
 from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, Optional
@@ -174,8 +175,14 @@ def evaluate_curve(fmt: S1Format, engine: Engine, eval_cfg: EvalConfig, budget: 
                    rows: list[dict], name: str) -> dict[str, list[dict]]:
     """Records per point of budget=scale's curve (caps and extensions), from one generation (s1x/evaluate/curve.py)."""
     prompts = [fmt.prompt(r["question"]) for r in rows]
-    points = force_curve(lambda policy: _force(fmt, engine, policy, prompts, name), engine.generate,
-                         lambda point: forcing_policy(fmt, eval_cfg, point, extend), budget.caps, budget.extensions)
+    with ExitStack() as bars:
+        def answers_bar(total: int) -> Callable[[int], None]:
+            bar = bars.enter_context(tqdm(total=total, desc=f"eval {name} branch answers", unit="sample"))
+            return lambda answered: bar.update(answered - bar.n)
+
+        points = force_curve(lambda policy: _force(fmt, engine, policy, prompts, name), engine.generate,
+                             lambda point: forcing_policy(fmt, eval_cfg, point, extend), budget.caps, budget.extensions,
+                             answers_bar)
     return {label: _records(fmt, rows, prompts, states) for label, states in points.items()}
 
 
