@@ -210,8 +210,8 @@ class DistributedStrategy(Enum):
 @dataclass
 class DistributedConfig:
     strategy: DistributedStrategy = DistributedStrategy.single
-    # Training processes per node, one per GPU; null = one per visible GPU (1 without a GPU).
-    processes_per_node: Optional[int] = None
+    processes_per_node: Optional[int] = None  # training processes per node; null = one per visible GPU (1 without)
+    bf16: Optional[bool] = None  # bf16 autocast; null: on GPUs with bf16 and, one process, AMX CPUs (train/distributed.py)
     # strategy=deepspeed: a DeepSpeed JSON, by name in conf/distributed/ (zero3.json, zero2.json) or a path.
     deepspeed_config: Optional[str] = None
 

