@@ -12,12 +12,14 @@ steps) with distributed.bf16=false and =true and prints both loss curves and the
 
     python benchmarks/cpu_train_precision.py            # ~5 min on 2 cores
     python benchmarks/cpu_train_precision.py --losses   # + two full trainings, ~15 min more
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 python benchmarks/cpu_train_precision.py   # as on a CPU without AMX
 Target: autocast / fp32 tokens/s at least 1.5 where the CPU has AMX, and the loss curves within 0.05 per step.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import random
 import statistics
 import sys
@@ -71,7 +73,8 @@ def step_speed(path: str, examples: list[dict]) -> None:
                 "bf16 weights": (copy.deepcopy(fp32).to(torch.bfloat16), False)}
     optimizers = {name: torch.optim.AdamW(model.parameters(), lr=2e-4, fused=True) for name, (model, _) in variants.items()}
     print(f"SmolLM2-135M, {torch.get_num_threads()} threads, cpu capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"amx_bf16 {'amx_bf16' in cpu_flags()}, avx512_bf16 {'avx512_bf16' in cpu_flags()}; {STEPS} timed steps of "
+          f"amx_bf16 {'amx_bf16' in cpu_flags()}, avx512_bf16 {'avx512_bf16' in cpu_flags()}, oneDNN capped at "
+          f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'none')}; {STEPS} timed steps of "
           f"{ACCUMULATION} packed micro batches of {MICRO_BATCH} ({statistics.mean(tokens[1:]) / ACCUMULATION:.0f} "
           f"tokens a row)")
     seconds: dict[str, list[float]] = {name: [] for name in variants}

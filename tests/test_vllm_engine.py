@@ -409,7 +409,10 @@ def test_entropy_reads_the_whole_next_token_distribution(engines):
     fmt, hf, vllm, prompts = engines
     contexts = [p + out for p, out in zip(prompts, hf.generate([Request(p, 9, ()) for p in prompts]))]
     values = vllm.entropy(contexts)
-    assert values == pytest.approx(hf.entropy(contexts), rel=1e-4) and vllm.entropy(contexts, chunk=3) == values
+    assert values == pytest.approx(hf.entropy(contexts), rel=1e-4)
+    # Chunked, each context still reads its own distribution; eager vLLM (on CPUs) sums a batch of 3 in another
+    # order than one of 4, so the readings agree to ~1e-8, not bit for bit.
+    assert vllm.entropy(contexts, chunk=3) == pytest.approx(values, rel=1e-6)
     assert len(set(values)) == len(values) and all(0 < v < math.log(len(fmt.tokenizer)) for v in values)
 
 

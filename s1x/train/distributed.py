@@ -63,8 +63,9 @@ def cpu_flags() -> frozenset[str]:
 def uses_bf16(cfg: DistributedConfig, gpu_bf16: Optional[bool], flags: Collection[str]) -> bool:
     """Whether training computes in bf16 under autocast (fp32 master weights and AdamW state): distributed.bf16
     where set; else on a GPU (gpu_bf16: whether it has bf16; None: no GPU) where it has bf16, and on a CPU with
-    AMX (amx_bf16) in one process, where the embedded default trains 1.7x faster than in fp32, its loss curve
-    within 0.05 of fp32's (benchmarks/cpu_train_precision.py). DeepSpeed's bf16 on a CPU would keep bf16 weights: not the same recipe."""
+    AMX tiles (amx_bf16) in one process. There the embedded default trains 1.7x faster than in fp32, its loss
+    curve within 0.05 of fp32's; without AMX (avx512_bf16 alone) bf16 runs at 0.7x fp32's speed
+    (benchmarks/cpu_train_precision.py). DeepSpeed's bf16 would keep bf16 weights: another recipe, untried on CPUs."""
     if cfg.bf16 is not None:
         return cfg.bf16
     if gpu_bf16 is not None:
