@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from s1x.evaluate.results import Point, Series  # noqa: E402
-from s1x.report.paired import PairedComparison, compare_records, point_records  # noqa: E402
+from s1x.report.paired import PairedComparison, compare_cells  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "embedded_paper.json"
 MAKE_RUN = ["-m", "train=none,full"]
@@ -68,7 +68,7 @@ def curve(row: dict) -> list[dict]:
 
 
 def paired(cell_a: Path, point_a: Point, cell_b: Path, point_b: Point) -> PairedComparison:
-    return compare_records(point_records(cell_a, Series("embedded", point_a)), point_records(cell_b, Series("embedded", point_b)))
+    return compare_cells(cell_a, cell_b, Series("embedded", point_a), Series("embedded", point_b))
 
 
 def described(comparison: PairedComparison) -> dict:

@@ -121,10 +121,11 @@ def point_records(cell_dir: Path, series: Series) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def compare_cells(cell_a: Path, cell_b: Path, series: Series, resamples: int = RESAMPLES,
-                  seed: int = BOOTSTRAP_SEED) -> PairedComparison:
-    """Cell A against cell B on one series, paired by problem and sample."""
-    return compare_records(point_records(cell_a, series), point_records(cell_b, series), resamples, seed)
+def compare_cells(cell_a: Path, cell_b: Path, series: Series, series_b: Optional[Series] = None,
+                  resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> PairedComparison:
+    """Cell A against cell B on one series (B on `series_b` where given: a cell's +2 against its own +0),
+    paired by problem and sample."""
+    return compare_records(point_records(cell_a, series), point_records(cell_b, series_b or series), resamples, seed)
 
 
 class SweepRecords:
