@@ -10,6 +10,7 @@ first round also prints vLLM's start-up phases, read from its log.
 
     python benchmarks/vllm_cpu_startup.py              # 4 variants x 2 rounds, ~35 min on 2 cores
     python benchmarks/vllm_cpu_startup.py --rounds 3 --variants defaults s1x
+    python benchmarks/vllm_cpu_startup.py --rounds 1 --variants s1x "s1x, blocks of 32" --model .s1x/store/train/KEY
 Target: the s1x variant's whole evaluation at most 0.6x vLLM's defaults', with identical token ids.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ VARIANTS = {
     "eager": ({"enforce_eager": True}, {RESERVED: "1"}),
     "compiled, all cores": ({"enforce_eager": False}, {RESERVED: "0"}),
     "s1x": ({}, {}),
+    "s1x, blocks of 32": ({"block_size": 32}, {}),  # the prefix cache's unit: vLLM picks 128 on CPUs
 }
 # vLLM's log lines that open each start-up phase (second resolution), in order.
 PHASES = [
@@ -47,7 +49,7 @@ PHASES = [
 ]
 
 
-def child(llm_args: dict, ids_file: str) -> None:
+def child(llm_args: dict, ids_file: str, model: str) -> None:
     """One evaluation of the embedded default; prints RESULT {seconds} and writes every generated id list."""
     from hydra import compose, initialize_config_dir
 
@@ -73,7 +75,7 @@ def child(llm_args: dict, ids_file: str) -> None:
         return real_records(fmt, rows, prompts, states, *args, **kwargs)
 
     engine_module.LLM, stage._records = timed_llm, keeping_ids
-    path = resolve_model_path(cfg.model, ROOT / cfg.cache_dir)
+    path = model or resolve_model_path(cfg.model, ROOT / cfg.cache_dir)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         stage.evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, path, Path(out))
@@ -95,10 +97,10 @@ def phases(log: str) -> str:
     return ", ".join(f"{label} +{stamp - origin}s" for label, stamp in stamps.items())
 
 
-def run(name: str, ids_file: Path) -> tuple[dict, str]:
+def run(name: str, ids_file: Path, model: str) -> tuple[dict, str]:
     llm_args, env = VARIANTS[name]
     base = {k: v for k, v in os.environ.items() if k != RESERVED}
-    result = subprocess.run([sys.executable, __file__, "--child", json.dumps(llm_args), str(ids_file)],
+    result = subprocess.run([sys.executable, __file__, "--child", json.dumps(llm_args), str(ids_file), model],
                             capture_output=True, text=True, env={**base, **env}, cwd=ROOT)
     log = result.stdout + result.stderr
     line = next((line for line in log.splitlines() if line.startswith("RESULT ")), None)
@@ -111,10 +113,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--model", help="a checkpoint to evaluate instead of the base model (a trained cell's thinks longer)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(json.loads(args.child[0]), args.child[1])
+        child(json.loads(args.child[0]), args.child[1], args.child[2])
         return
     times: dict[str, list[dict]] = {name: [] for name in args.variants}
     reference = None
@@ -123,7 +126,7 @@ def main() -> None:
             order = args.variants[round_ % len(args.variants):] + args.variants[:round_ % len(args.variants)]
             for name in order:
                 ids_file = Path(scratch) / "ids.json"
-                seconds, log = run(name, ids_file)
+                seconds, log = run(name, ids_file, args.model or "")
                 ids = json.loads(ids_file.read_text())
                 reference = reference or ids
                 same = sum(a == b for points, ref in zip(ids, reference) for a, b in zip(points, ref))

@@ -31,6 +31,8 @@ def test_sweep_trains_once_per_selection_and_rerun_does_no_work(tiny_model_dir: 
     assert stages.count(("train", "done")) == 2 and stages.count(("train", "reused")) == 2
     assert stages.count(("select", "done")) == 2 and stages.count(("eval", "done")) == 4
     assert len(list((tmp_path / "store" / "train").glob("[0-9a-f]*"))) == 2
+    # s1x's own line per logged step; not transformers' {'loss': ...} dicts under the progress bar
+    assert re.search(r"train: step \d+/\d+ +loss", first.stderr + first.stdout) and "{'loss'" not in first.stdout + first.stderr
 
     cells = collect_cells(tmp_path / "sweep1")
     assert len(cells) == 4 and {c["status"] for c in cells} == {"done"}

@@ -8,6 +8,9 @@ each point branches off it and generates only its answer:
 - caps c: the run capped at c is the same up to min(c, the model's first stop): cut there, it answers
   (forced at the cap, or naturally where the model stopped first).
 Each point's records equal those of a separate run at that budget (tests/test_budget.py).
+
+The branches are answered together, and a request that several branches make alike (a cap the model
+never reached is its own ending; a second extension it did not take is the first) is generated once.
 """
 from __future__ import annotations
 
@@ -67,13 +70,25 @@ def _extension_branch(full: SampleState, policy: ForcingPolicy, k: int) -> Sampl
     return dataclasses.replace(full, policy=policy, hit_limit=hit_limit)
 
 
+def _once_per_request(generate):
+    """`generate` that sends each distinct request once and hands its output to every branch that made it."""
+    def deduplicated(requests: list) -> list:
+        keys = [(tuple(r.prompt_ids), r.max_new_tokens, r.stop_ids, r.suppress_ids) for r in requests]
+        distinct: dict = {}
+        for key, request in zip(keys, requests):
+            distinct.setdefault(key, request)
+        outputs = dict(zip(distinct, generate(list(distinct.values()))))
+        return [outputs[key] for key in keys]
+    return deduplicated
+
+
 def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], extensions: list[int],
                 answering: Answering = lambda total: lambda answered: None) -> dict[str, list[SampleState]]:
     """States per point label ('64' for cap 64, '+2' for two extensions), from one main run.
 
     The main run ignores the end of thinking max(extensions) times, or without extensions is capped at the
-    largest cap; `force` runs it, `generate` (an engine's rounds) generates the branches' answers, branch by
-    branch, reporting them to the hook `answering` returns for their total (a progress bar over all branches)."""
+    largest cap; `force` runs it, `generate` (an engine's rounds) generates the branches' answers, all at
+    once, reporting them to the hook `answering` returns for their total (a progress bar over all branches)."""
     caps, extensions = sorted(caps), sorted(extensions)
     if extensions:
         times = extensions[-1]
@@ -91,10 +106,8 @@ def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], ext
     for k in extensions:
         policy = policy_for(BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none))
         points[extension_label(k)] = [_extension_branch(full, policy, k) for full in runs]
-    branches = [states for states in points.values() if states is not runs]
-    on_answered, answered = answering(sum(map(len, branches))), 0
-    for states in branches:
-        run_forcing(generate, states, lambda done, before=answered: on_answered(before + done))
-        answered += len(states)
-        on_answered(answered)  # also where every sample was done already: the main run's own point
+    branches = [state for states in points.values() if states is not runs for state in states]
+    on_answered = answering(len(branches))
+    run_forcing(_once_per_request(generate), branches, on_answered)
+    on_answered(len(branches))  # also where every sample was done already: the main run's own point
     return points

@@ -26,6 +26,7 @@ from typing import Optional
 import torch
 from omegaconf import OmegaConf
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import ProgressCallback
 
 from s1x.chat import S1Format
 from s1x.config import ConfigError, DistributedConfig, DistributedStrategy, ModelConfig, TrainConfig, TrainMethod
@@ -179,6 +180,8 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     resume = last_complete_checkpoint(run_dir)
     if resume is not None:
         log.info("train: resuming from %s", resume)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarWithoutLogDicts)
     preemption = SaveOnPreemption()
     trainer.add_callback(preemption)
     try:
@@ -253,6 +256,14 @@ def last_complete_checkpoint(run_dir: Path) -> Optional[Path]:
     """The newest checkpoint the Trainer finished writing (it writes trainer_state.json last)."""
     done = [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+class BarWithoutLogDicts(ProgressCallback):
+    """transformers' progress bar without the {'loss': ...} dicts it prints under it: s1x's own
+    "train: step k/N loss ... tokens/s" line says the same, once, in the terminal and the log file."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
 
 
 class Throughput(TrainerCallback):
