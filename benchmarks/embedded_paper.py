@@ -4,10 +4,11 @@ Runs on an empty store and cache in a temporary directory (nothing reused from e
 1. what `make run` runs (`python -m s1x -m train=none,full`), timed: the base and trained curves (Table 3);
 2. the headline command verbatim, `python -m s1x -m data=random,diverse,s1k extend=wait,hmm`, timed, then once
    more, which must do no stage work;
-3. the rest of Table 2 (data=longest,full) and of Table 4 (extend=alternatively,none) on the same store.
+3. the rest of Table 4 (extend=alternatively,none) and of Table 2 (data=longest, then data=full, which trains on
+   the whole pool and takes longest) on the same store.
 Every comparison is paired on the same problems with the report's own test (s1x.report.paired: exact McNemar and
 a paired bootstrap on the records). It prints the tables and each target's measured value, and writes them to
-benchmarks/results/embedded_paper.json:
+benchmarks/results/embedded_paper.json, both after every phase, so a stopped run keeps what it measured:
 
     python benchmarks/embedded_paper.py
 """
@@ -29,10 +30,11 @@ from s1x.evaluate.results import Point, Series  # noqa: E402
 from s1x.report.paired import PairedComparison, compare_cells  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "embedded_paper.json"
-MAKE_RUN = ["-m", "train=none,full"]
 HEADLINE = ["-m", "data=random,diverse,s1k", "extend=wait,hmm"]
-TABLE2_REST = ["-m", "data=longest,full"]
-TABLE4_REST = ["-m", "extend=alternatively,none"]
+# In the order they run; data=full (the whole pool, 2,000 rows) trains longest, so it comes last.
+PHASES = [("make_run", ["-m", "train=none,full"]), ("headline", HEADLINE), ("headline_again", HEADLINE),
+          ("table4", ["-m", "extend=alternatively,none"]), ("table2_longest", ["-m", "data=random,longest"]),
+          ("table2_full", ["-m", "data=random,full"])]  # random: reused, so each row names its data
 LARGEST, OWN_ENDING, SMALLEST_CAP = Point(extensions=2), Point(extensions=0), Point(cap=16)
 
 
@@ -88,74 +90,81 @@ def metrics(row: dict) -> dict:
     return {name: float(row[f"embedded.{name}"]) for name in ("control", "scaling", "performance") if row.get(f"embedded.{name}")}
 
 
+def comparisons(cells: dict[str, dict]) -> dict[str, tuple]:
+    """Every comparison whose two cells have run so far: (cell A, point A, cell B, point B)."""
+    wanted = {
+        "extrapolation: +2 vs +0 (random, wait)": ("full/random/wait", LARGEST, "full/random/wait", OWN_ENDING),
+        "caps: +0 vs cap 16 (random, wait)": ("full/random/wait", OWN_ENDING, "full/random/wait", SMALLEST_CAP),
+        "trained vs base at +2": ("full/random/wait", LARGEST, "none/random/wait", LARGEST),
+        "headline: s1k vs random at +2 (hmm)": ("full/s1k/hmm", LARGEST, "full/random/hmm", LARGEST),
+    }
+    for data in ("diverse", "longest", "s1k", "full"):
+        wanted[f"table 2: {data} vs random at +2"] = (f"full/{data}/wait", LARGEST, "full/random/wait", LARGEST)
+    for extend in ("hmm", "alternatively", "none"):
+        wanted[f"table 4: wait vs {extend} at +2"] = ("full/random/wait", LARGEST, f"full/random/{extend}", LARGEST)
+    return {label: (cells[a]["dir"], pa, cells[b]["dir"], pb) for label, (a, pa, b, pb) in wanted.items()
+            if a in cells and b in cells}
+
+
+def targets(results: dict) -> dict[str, tuple]:
+    """Each target measured so far: (measured value, met)."""
+    seconds, p, m = results["seconds"], results["paired"], results["metrics"]
+    found: dict[str, tuple] = {}
+    if "make_run" in seconds:
+        found["make run <= 600 s"] = (seconds["make_run"], seconds["make_run"] <= 600)
+    if "headline" in seconds:
+        found["headline <= 1500 s"] = (seconds["headline"], seconds["headline"] <= 1500)
+    if "stage_work_on_rerun" in results:
+        found["headline again: no stage work"] = (results["stage_work_on_rerun"], results["stage_work_on_rerun"] == 0)
+    if (e := p.get("extrapolation: +2 vs +0 (random, wait)")):
+        found["extrapolation: +2 - +0 >= 8 points, p < 0.05"] = (e["difference"], e["difference"] >= 0.08 and e["p"] < 0.05)
+    if (c := p.get("caps: +0 vs cap 16 (random, wait)")):
+        found["caps: cap 16 -> +0 >= 20 points"] = (c["difference"], c["difference"] >= 0.2)
+    if (w := p.get("table 4: wait vs none at +2")):
+        found["string: wait beats none at +2, p < 0.05"] = (w["difference"], w["difference"] > 0 and w["p"] < 0.05)
+    if (s := p.get("table 2: s1k vs random at +2")):
+        found["selection: s1k >= random at +2"] = (s["difference"], s["difference"] >= 0)
+        scaling = (m["full/s1k/wait"]["scaling"], m["full/random/wait"]["scaling"])
+        found["selection: s1k Scaling > random Scaling"] = (scaling, scaling[0] > scaling[1])
+    return found
+
+
+def measure(cells: dict[str, dict], results: dict) -> None:
+    """Curves, metrics, paired comparisons and targets of the cells run so far, into `results`, printed."""
+    print(f"\nEvery cell so far (accuracy at +2, Scaling)", flush=True)
+    for label, row in sorted(cells.items()):
+        results["curves"][label], results["metrics"][label] = curve(row), metrics(row)
+        m = metrics(row)
+        print(f"  {label:26s} " + "  ".join(f"{p['point']}: {100 * p['accuracy']:.1f} % @ {p['thinking_tokens']:.0f}"
+                                            for p in curve(row))
+              + f"\n  {'':26s} Control {100 * m.get('control', 0):.0f} %  Scaling {100_000 * m.get('scaling', 0):.2f} %/1K tokens"
+              f"  Performance {100 * m.get('performance', 0):.1f} %")
+    print("Paired comparisons (A vs B on the same 200 problems)")
+    for label, (a, point_a, b, point_b) in comparisons(cells).items():
+        comparison = paired(a, point_a, b, point_b)
+        results["paired"][label] = described(comparison)
+        print(line(label, comparison))
+    results["targets"] = {name: {"measured": value, "met": met} for name, (value, met) in targets(results).items()}
+    print("target                                             measured                 result")
+    for name, (value, met) in targets(results).items():
+        shown = f"{100 * value:+.1f} points" if isinstance(value, float) and abs(value) <= 1 else str(value)
+        print(f"{name:50s} {shown:24s} {'ok' if met else 'MISSED'}", flush=True)
+
+
 def main() -> None:
     results: dict = {"seconds": {}, "curves": {}, "metrics": {}, "paired": {}, "targets": {}}
+    cells: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="s1x-embedded-paper-") as tmp:
         home = Path(tmp)
-        results["seconds"]["make_run"], cells, _ = run(MAKE_RUN, home, "make-run")
-        save(results | {"partial": "make run", "curves": {k: curve(row) for k, row in cells.items()}})
-        results["seconds"]["headline"], headline, _ = run(HEADLINE, home, "headline")
-        results["seconds"]["headline_again"], _, again = run(HEADLINE, home, "headline-again")
-        results["stage_work_on_rerun"] = len(re.findall(r"(select|train|eval)\s+done", again))
-        save(results | {"partial": "headline", "curves": {k: curve(row) for k, row in (cells | headline).items()}})
-        _, table2, _ = run(TABLE2_REST, home, "table2")
-        _, table4, _ = run(TABLE4_REST, home, "table4")
-        cells |= headline | table2 | table4
-
-        print("Table 3 in miniature: the curve (embedded benchmark, greedy, 200 problems)")
-        for label in ("none/random/wait", "full/random/wait"):
-            row = cells[label]
-            results["curves"][label], results["metrics"][label] = curve(row), metrics(row)
-            print(f"  train={label.split('/')[0]}: " + "  ".join(
-                f"{p['point']}: {100 * p['accuracy']:.1f} % @ {p['thinking_tokens']:.0f}" for p in curve(row)))
-            print(f"    Control {100 * metrics(row)['control']:.0f} %  Scaling {100_000 * metrics(row)['scaling']:.2f} %/1K tokens"
-                  f"  Performance {100 * metrics(row)['performance']:.1f} %")
-        trained = cells["full/random/wait"]["dir"]
-        comparisons = {
-            "extrapolation: +2 vs +0 (random, wait)": (trained, LARGEST, trained, OWN_ENDING),
-            "caps: +0 vs cap 16 (random, wait)": (trained, OWN_ENDING, trained, SMALLEST_CAP),
-            "trained vs base at +2": (trained, LARGEST, cells["none/random/wait"]["dir"], LARGEST),
-        }
-        for data in ("diverse", "longest", "s1k", "full"):
-            comparisons[f"table 2: {data} vs random at +2"] = (cells[f"full/{data}/wait"]["dir"], LARGEST, trained, LARGEST)
-        for extend in ("hmm", "alternatively", "none"):
-            comparisons[f"table 4: wait vs {extend} at +2"] = (trained, LARGEST, cells[f"full/random/{extend}"]["dir"], LARGEST)
-        comparisons["headline: s1k vs random at +2 (hmm)"] = (cells["full/s1k/hmm"]["dir"], LARGEST,
-                                                             cells["full/random/hmm"]["dir"], LARGEST)
-        print("\nPaired comparisons (A vs B on the same 200 problems)")
-        for label, (a, point_a, b, point_b) in comparisons.items():
-            comparison = paired(a, point_a, b, point_b)
-            results["paired"][label] = described(comparison)
-            print(line(label, comparison))
-        print("\nTable 2 / Table 4 in miniature: every cell (accuracy at +2, Scaling)")
-        for label, row in sorted(cells.items()):
-            results["curves"][label], results["metrics"][label] = curve(row), metrics(row)
-            print(f"  {label:26s} {100 * curve(row)[-1]['accuracy']:5.1f} % at {curve(row)[-1]['thinking_tokens']:.0f} "
-                  f"thinking tokens; Scaling {100_000 * metrics(row).get('scaling', 0):.2f} %/1K tokens")
-
-    p = results["paired"]
-    s1k, random_ = results["metrics"]["full/s1k/wait"], results["metrics"]["full/random/wait"]
-    targets = {
-        "make run <= 600 s": (results["seconds"]["make_run"], results["seconds"]["make_run"] <= 600),
-        "headline <= 1500 s": (results["seconds"]["headline"], results["seconds"]["headline"] <= 1500),
-        "headline again: no stage work": (results["stage_work_on_rerun"], results["stage_work_on_rerun"] == 0),
-        "extrapolation: +2 - +0 >= 8 points, p < 0.05": (
-            p["extrapolation: +2 vs +0 (random, wait)"]["difference"],
-            p["extrapolation: +2 vs +0 (random, wait)"]["difference"] >= 0.08 and p["extrapolation: +2 vs +0 (random, wait)"]["p"] < 0.05),
-        "string: wait beats none at +2, p < 0.05": (
-            p["table 4: wait vs none at +2"]["difference"],
-            p["table 4: wait vs none at +2"]["difference"] > 0 and p["table 4: wait vs none at +2"]["p"] < 0.05),
-        "selection: s1k >= random at +2": (p["table 2: s1k vs random at +2"]["difference"], p["table 2: s1k vs random at +2"]["difference"] >= 0),
-        "selection: s1k Scaling > random Scaling": ((s1k["scaling"], random_["scaling"]), s1k["scaling"] > random_["scaling"]),
-        "caps: cap 16 -> +0 >= 20 points": (p["caps: +0 vs cap 16 (random, wait)"]["difference"],
-                                            p["caps: +0 vs cap 16 (random, wait)"]["difference"] >= 0.2),
-    }
-    results["targets"] = {name: {"measured": value, "met": met} for name, (value, met) in targets.items()}
-    print("\ntarget                                             measured                 result")
-    for name, (value, met) in targets.items():
-        shown = f"{100 * value:+.1f} points" if isinstance(value, float) and abs(value) <= 1 else str(value)
-        print(f"{name:50s} {shown:24s} {'ok' if met else 'MISSED'}")
-    save(results)
+        for phase, args in PHASES:
+            results["seconds"][phase], ran, output = run(args, home, phase)
+            print(f"{phase}: {results['seconds'][phase]:.0f} s", flush=True)
+            if phase == "headline_again":
+                results["stage_work_on_rerun"] = len(re.findall(r"(select|train|eval)\s+done", output))
+            else:
+                cells |= ran
+            measure(cells, results)
+            save(results | {"done": phase})
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
 
 

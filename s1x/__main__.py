@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from s1x.config import register
+from s1x.plan import say_what_is_detectable
 from s1x.validate import validated
 from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
@@ -33,6 +34,8 @@ def main(cfg: DictConfig) -> None:
     overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
     try:
         typed = validated(cfg)
+        if not multirun:  # a sweep's plan said it for every cell
+            say_what_is_detectable([typed])
         (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
         run_cell(typed, run_dir, overrides, choices, group)

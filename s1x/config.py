@@ -1,10 +1,9 @@
 """Typed schemas of every config group.
 
-The YAML presets in ``conf/`` fill these dataclasses, so Hydra rejects an unknown key, an unknown enum value
-or a wrong type while composing. Range and file checks live in ``__post_init__`` and run in :func:`to_config`;
-checks against the stages' registries (adapter and benchmark names) run in ``s1x.validate``, the first thing
-every entry point does, so a bad value fails with the key's name before any stage starts. This module is a
-leaf: it imports nothing of s1x and nothing heavy, so planning a sweep never loads torch.
+The YAML presets in ``conf/`` fill these dataclasses, so Hydra rejects an unknown key, enum value or type while
+composing. Range and file checks run in ``__post_init__`` (:func:`to_config`); checks against the stages' registries
+(adapter and benchmark names) in ``s1x.validate``, the first thing every entry point does, so a bad value fails with
+its key's name before any stage starts. A leaf: it imports nothing of s1x and nothing heavy (planning needs no torch).
 """
 from __future__ import annotations
 
@@ -252,6 +251,7 @@ class BenchmarkConfig:
     answer_pattern: Optional[str] = None
     choices: list[str] = field(default_factory=list)  # kind=choice: the choices' fields, or one field holding a list
     id: Optional[str] = None  # the id field; null: the row's index
+    rows: Optional[int] = None  # how many it has, for planning's detectable difference (s1x.plan); in no key
 
     def check(self, key: str) -> None:
         """ConfigError naming `key` (e.g. eval.benchmark_specs.mybench) for a description that cannot load."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from s1x.evaluate.results import Method, Point, Result, Series
-from s1x.report.paired import (bootstrap_interval, compare_cells, compare_pairs, compare_records, mcnemar_p,
+from s1x.report.paired import (bootstrap_interval, compare_cells, compare_pairs, compare_records, holm_adjusted, mcnemar_p,
                                pair_records, point_records)
 
 
@@ -108,3 +108,9 @@ def test_cells_are_compared_on_the_records_of_one_series(tmp_path: Path):
     assert compare_cells(*cells, Series("math500", Point(cap=8))).difference == 0
     with pytest.raises(FileNotFoundError, match="no results for math500@16"):
         point_records(cells[0], Series("math500", Point(cap=16)))
+
+
+def test_holm_multiplies_the_ith_smallest_p_by_the_tests_left_and_keeps_the_order():
+    """0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06; none above 1."""
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjusted([0.5, 0.9]) == [1.0, 1.0] and holm_adjusted([0.02]) == [0.02] and holm_adjusted([]) == []

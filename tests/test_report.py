@@ -19,7 +19,7 @@ from s1x.evaluate.results import Method, Point, Result, Series
 from s1x.report import write_report
 from s1x.report.callback import ReportAtSweepEnd
 from s1x.report.cells import collect_cells
-from s1x.report.paired import mcnemar_p
+from s1x.report.paired import PairedComparison, mcnemar_p
 from s1x.report.table import build_table, method_table, scaling_panels
 from tests.conftest import ROOT
 
@@ -431,7 +431,8 @@ def test_report_opens_with_the_paired_verdict_of_each_swept_axis(grid: Path):
     assert report.index("## Verdict") < report.index("| cell")
     # the reading's leader at the largest budget, s1k-wait (46 %) against s1k-hmm (43 %): 6 vs 3 discordant
     assert ("At the largest budget, data=s1k extend=wait leads on embedded with 46.0 % against 43.0 % for data=s1k "
-            "extend=hmm (intervals overlap; paired p = 0.51, 6 vs 3 discordant of 100).") in report
+            "extend=hmm (intervals overlap; paired p = 0.51, 6 vs 3 discordant of 100; no detectable difference). "
+            "All 4 paired comparison(s) on embedded@+2 show no detectable difference after Holm's correction.") in report
 
 
 def test_verdict_pairs_only_cells_whose_records_are_there(grid: Path):
@@ -460,3 +461,39 @@ def test_verdict_names_the_winner_of_the_pair_even_where_the_best_on_average_tra
     text = _statement(AxisComparison("data", Series("embedded", Point(extensions=2)), "s1k", "random", 1, trailing))
     assert text == ("random beats s1k by 12.0 points (42.0 vs 30.0 %, paired p = 0.0042, 14 vs 2 discordant of 100; "
                     "95 % interval +5.0 to +20.0 points)")
+
+
+def test_every_pair_of_cells_that_differ_in_one_axis_is_compared_at_each_point(grid: Path):
+    """2 data pairs (one per extend) + 2 extend pairs (one per data), at cap 16, +0 and +2: 12 comparisons. At +2:
+    random-wait vs s1k-wait 5 vs 12 discordant, p = 2 * sum_{i<=5} C(17, i) / 2^17 = 0.1435; s1k-wait vs s1k-hmm
+    6 vs 3, p = 2 * 130 / 512 = 0.5078. Holm over 12 lifts every p to 1: the grid shows no real difference."""
+    report, tex = write_report(grid).read_text(), (grid / "report.tex").read_text()
+    with open(grid / "pairs.csv") as handle:
+        rows = {(r["axis"], r["where"], r["series"]): r for r in csv.DictReader(handle)}
+    assert len(rows) == 12
+    data = rows["data", "extend=wait", "embedded@+2"]
+    assert (data["a"], data["b"], data["a_only"], data["b_only"], data["n"]) == ("random", "s1k", "5", "12", "100")
+    assert float(data["p_value"]) == pytest.approx(18804 / 131072) and float(data["p_holm"]) == 1.0
+    extend = rows["extend", "data=s1k", "embedded@+2"]
+    assert (extend["a"], extend["b"], extend["a_only"], extend["b_only"]) == ("wait", "hmm", "6", "3")
+    assert float(extend["p_value"]) == 260 / 512
+    same = rows["extend", "data=random", "embedded@16"]  # every cell gets the first 10 right at cap 16
+    assert (same["a_only"], same["b_only"], float(same["p_value"]), float(same["difference"])) == ("0", "0", 1.0, 0.0)
+    assert "## Paired comparisons" in report and "corrects for the 12 comparisons" in report
+    assert "| data | extend=wait | embedded@+2 | random | s1k | 39.0 | 46.0 | -7.0 (" in report
+    assert "embedded@+2 & random & s1k & 39.0 & 46.0" in tex and r"\end{tabular}" in tex
+
+
+def test_reading_names_the_real_differences_with_their_interval_and_counts_the_rest():
+    from s1x.report.pairwise import CellPair
+    from s1x.report.reading import _real_differences
+
+    end, start = Series("embedded", Point(extensions=2)), Series("embedded", Point(cap=16))
+    behind = PairedComparison(200, 0.38, 0.445, 10, 23, 0.035, (-0.11, -0.02))  # random trails s1k
+    even = PairedComparison(200, 0.425, 0.40, 10, 5, 0.30, (-0.01, 0.06))
+    pairs = [CellPair("data", "extend=wait", end, "random", "s1k", behind, 0.04),
+             CellPair("extend", "data=s1k", end, "wait", "hmm", even, 0.6),
+             CellPair("data", "extend=wait", start, "random", "s1k", even, 0.9)]  # not the last point: not read
+    assert _real_differences(pairs) == [
+        "On embedded@+2 with extend=wait, data=s1k beats data=random by 6.5 points (2.0 to 11.0, Holm-corrected p = 0.04).",
+        "The other 1 paired comparison(s) on embedded@+2 show no detectable difference after Holm's correction."]

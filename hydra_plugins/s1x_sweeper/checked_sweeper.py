@@ -35,6 +35,7 @@ class CheckedSweeper(BasicSweeper):
         """Compose each cell (as Hydra does: the SLURM launcher reuses these compositions), validate it, then
         the grid. ConfigError names the cell's overrides and the key."""
         from s1x.config import ConfigError
+        from s1x.plan import say_what_is_detectable
         from s1x.validate import check_sweep, validated
 
         cells = []
@@ -48,3 +49,4 @@ class CheckedSweeper(BasicSweeper):
             except ConfigError as error:
                 raise ConfigError(f"cell {' '.join(overrides) or '(defaults)'}: {error}") from None
         check_sweep(cells, self.allow_inert_axes)
+        say_what_is_detectable([cfg for _, cfg in cells])

@@ -96,7 +96,8 @@ def file_sha256(path: str) -> str:
 def fingerprint(spec: BenchmarkConfig) -> dict[str, Any]:
     """What decides a benchmark's rows, for the store keys: a local file by its content, not its path, so
     editing the file recomputes and moving it does not; the generator by its version."""
-    described = {k: (v.value if isinstance(v, BenchmarkKind) else v) for k, v in dataclasses.asdict(spec).items()}
+    described = {k: (v.value if isinstance(v, BenchmarkKind) else v) for k, v in dataclasses.asdict(spec).items()
+                 if k != "rows"}  # a size for planning, not what decides the rows
     if spec.file is not None:
         described["file"] = file_sha256(spec.file)
     if spec.generated:

@@ -11,6 +11,9 @@ It writes into SWEEP_DIR:
                 (s1x/report/reading.py);
 - comparisons.csv  the verdict's comparisons, one row each: axis, series, the two values, n paired, both
                 accuracies, the difference and its 95 % bootstrap interval, the discordant counts, McNemar's p;
+- pairs.csv     every pair of cells that differ in one swept axis, at each series both have (s1x/report/
+                pairwise.py): the same numbers, and p Holm-corrected over the report's pairs; report.md and
+                report.tex show them as a table under the cells';
 - report.csv    one row per cell, failed and missing ones included: directory, overrides, one column
                 per swept override, status, error, then per benchmark n, accuracy, its 95 % interval
                 and mean thinking tokens, and per scaling curve Control, Scaling, Performance, as
@@ -55,9 +58,11 @@ from s1x.report.reading import reading
 from s1x.report.render import csv_columns, csv_rows, render_csv, render_latex, render_markdown, render_method_markdown
 from s1x.report.table import build_table, method_table
 from s1x.report.tracking import log_report, wandb_logger
+from s1x.report.pairwise import cell_pairs, render_pairs_csv, render_pairs_latex, render_pairs_markdown
 from s1x.report.verdict import axis_comparisons, render_comparisons_csv, render_verdict
 
 REPORT_FILE, CSV_FILE, TEX_FILE, COMPARISONS_FILE = "report.md", "report.csv", "report.tex", "comparisons.csv"
+PAIRS_FILE = "pairs.csv"
 
 
 def write_report(sweep_dir: Path) -> Path:
@@ -72,6 +77,12 @@ def write_report(sweep_dir: Path) -> Path:
     if methods.rows:
         tex += "\n" + render_latex(methods, f"{sweep_dir}: methods across budgets")
         markdown += "\n## Methods across budgets\n\n" + render_method_markdown(methods)
+    records = SweepRecords(sweep_dir)
+    pairs = cell_pairs(table, records)
+    if pairs:
+        markdown += "\n## Paired comparisons\n\n" + render_pairs_markdown(pairs)
+        tex += "\n" + render_pairs_latex(pairs, str(sweep_dir))
+        (sweep_dir / PAIRS_FILE).write_text(render_pairs_csv(pairs))
     (sweep_dir / TEX_FILE).write_text(tex)
     if plot_efficiency(table, sweep_dir / EFFICIENCY_PLOT):
         plots.append(sweep_dir / EFFICIENCY_PLOT)
@@ -79,12 +90,11 @@ def write_report(sweep_dir: Path) -> Path:
     if saved:
         markdown += "\n## Efficiency: thinking tokens at plain decoding's accuracy\n\n" + saved
     figures = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
-    records = SweepRecords(sweep_dir)
     comparisons = axis_comparisons(table, records)
     if comparisons:
         (sweep_dir / COMPARISONS_FILE).write_text(render_comparisons_csv(comparisons))
     verdict = render_verdict(table, comparisons)
-    paragraph = reading(table, records)
+    paragraph = reading(table, records, pairs)
     target = sweep_dir / REPORT_FILE
     target.write_text(f"# s1x report: {sweep_dir}\n\n" + (f"## Verdict\n\n{verdict}\n" if verdict else "") + markdown
                       + figures + (f"\n## Reading\n\n{paragraph}\n" if paragraph else ""))

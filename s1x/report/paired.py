@@ -64,6 +64,33 @@ def mcnemar_p(a_only: int, b_only: int) -> float:
     return min(1.0, 2 * tail / 2 ** discordant)
 
 
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction for testing several comparisons at once, in the input's order: the i-th
+    smallest p times (m - i + 1), never below an earlier one's, at most 1. It keeps the chance of any false
+    "real difference" among all m at or under the level, without assuming the tests independent."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def detectable_difference(n: int, discordance: float = 0.25, power: float = 0.8, level: float = 0.05) -> float:
+    """The smallest accuracy difference a paired test on n answers detects with `power` at `level`, where a
+    `discordance` share of the answers differ between the two cells (Connor's normal approximation to McNemar:
+    n d^2 = (z_level/2 sqrt(psi) + z_power sqrt(psi - d^2))^2, solved for d by bisection)."""
+    from statistics import NormalDist
+
+    z_level, z_power = NormalDist().inv_cdf(1 - level / 2), NormalDist().inv_cdf(power)
+    low, high = 0.0, discordance
+    for _ in range(60):
+        d = (low + high) / 2
+        needed = (z_level * discordance ** 0.5 + z_power * max(discordance - d * d, 0.0) ** 0.5) ** 2 / (d * d)
+        low, high = (d, high) if needed > n else (low, d)
+    return high
+
+
 def bootstrap_interval(pairs: Pairs, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
                        level: float = 0.95) -> tuple[float, float]:
     """The percentile interval of the accuracy difference (A - B) over `resamples` draws of problems with

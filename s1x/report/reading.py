@@ -1,15 +1,18 @@
 """A paragraph that reads a report's scaling curves in words: how far accuracy moves with thinking, whether
-the 95 % intervals at the curve's two ends overlap, and which cell is best at its largest budget (with the
-paired test against the runner-up where both have records at that point).
+the 95 % intervals at the curve's two ends overlap, which cell is best at its largest budget (with the paired
+test against the runner-up where both have records at that point), and which differences between cells alike
+but for one axis are real there: the report's paired comparisons under 0.05 after Holm's correction, each with
+its interval, and how many others show no detectable difference.
 
 Only what the numbers say, with the numbers: a reader can check each sentence against the table.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from s1x.evaluate.results import Point, Series
 from s1x.report.paired import SweepRecords, compare_records
+from s1x.report.pairwise import SIGNIFICANCE, CellPair
 from s1x.report.table import Row, Table
 from s1x.report.verdict import discordance, format_p
 
@@ -45,12 +48,36 @@ def _paired(records: Optional[SweepRecords], leader: Row, other: Row, benchmark:
     if a is None or b is None:
         return ""
     paired = compare_records(a, b)
-    return f"; paired {format_p(paired.p_value)}, {discordance(paired)}"
+    undetectable = "; no detectable difference" if paired.p_value >= SIGNIFICANCE else ""
+    return f"; paired {format_p(paired.p_value)}, {discordance(paired)}{undetectable}"
 
 
-def reading(table: Table, records: Optional[SweepRecords] = None) -> str:
+def _real_differences(pairs: list[CellPair]) -> list[str]:
+    """At each benchmark's last series the pairs share: each real difference, winner first, then how many are not."""
+    sentences = []
+    for benchmark in sorted({pair.series.benchmark for pair in pairs}):
+        last = max((pair.series for pair in pairs if pair.series.benchmark == benchmark), key=Series.order)
+        at_end = [pair for pair in pairs if pair.series == last]
+        for pair in (pair for pair in at_end if pair.real):
+            paired, winner, loser = pair.paired, pair.a, pair.b
+            if paired.difference < 0:
+                paired, winner, loser = paired.swapped(), loser, winner
+            low, high = (100 * end for end in paired.difference_ci95)
+            where = f" with {pair.where}" if pair.where else ""
+            sentences.append(f"On {last.label}{where}, {pair.axis}={winner} beats {pair.axis}={loser} by "
+                             f"{100 * paired.difference:.1f} points ({low:.1f} to {high:.1f}, Holm-corrected "
+                             f"{format_p(pair.p_holm)}).")
+        rest = sum(not pair.real for pair in at_end)
+        if rest:
+            sentences.append(f"{'The other' if rest < len(at_end) else 'All'} {rest} paired comparison(s) on "
+                             f"{last.label} show no detectable difference after Holm's correction.")
+    return sentences
+
+
+def reading(table: Table, records: Optional[SweepRecords] = None, pairs: Sequence[CellPair] = ()) -> str:
     """The paragraph, or "" when no finished cell has a curve of two points; the leader at the largest budget is
-    tested against the runner-up on `records` where both ended at the same point."""
+    tested against the runner-up on `records` where both ended at the same point; `pairs` (s1x/report/pairwise.py)
+    give the real differences."""
     sentences, ends = [], []
     benchmarks = sorted({m.series.benchmark for m in table.measures if m.series.point is not None})
     for benchmark in benchmarks:
@@ -77,4 +104,6 @@ def reading(table: Table, records: Optional[SweepRecords] = None) -> str:
                 paired = _paired(records, leader, other, benchmark, point) if point == other_point else ""
                 sentences.append(f"At the largest budget, {leader.label} leads on {benchmark} with {_percent(best)} "
                                  f"against {_percent(second)} for {other.label} (intervals {overlap}{paired}).")
+    if sentences:
+        sentences += _real_differences(list(pairs))
     return " ".join(sentences)
