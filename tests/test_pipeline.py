@@ -1,8 +1,10 @@
 """The whole CLI on a tiny model: a sweep shares stages through the store, a rerun does no work."""
 from __future__ import annotations
 
+import csv
 import json
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,31 @@ def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: 
         assert evaluation["config"]["store_key"] == cell["stages"]["eval"]["key"]
         table = next(evaluation["dir"].glob("files/media/table/embedded/samples_*.table.json"))
         assert len(json.loads(table.read_text())["data"]) == 4
+
+
+def test_seeds_repeat_each_cell_in_one_engine_and_report_mean_and_std(tiny_model_dir: Path, tmp_path: Path):
+    """eval.seeds=[0,1,2] at temperature 0.6: each cell's 4 problems are answered once per seed (samples 0-2), the
+    tables show the seeds' mean ± std beside the pooled interval, and the paired comparisons use all 12 answers."""
+    args = ["-m", "extend=wait,hmm", *_tiny_args(tiny_model_dir, tmp_path), "train=none", "eval.seeds=[0,1,2]",
+            "eval.temperature=0.6", f"hydra.sweep.dir={tmp_path}/sweep"]
+    run_s1x(args, cwd=ROOT)
+    cells = collect_cells(tmp_path / "sweep")
+    for cell in cells:
+        [result] = cell["results"]
+        records = [json.loads(line) for line in open(Path(cell["stages"]["eval"]["path"]) / result["records"])]
+        assert sorted((r["seed"], r["sample"]) for r in records) == sorted((s, s) for s in (0, 1, 2) for _ in range(4))
+        per_seed = [sum(r["correct"] for r in records if r["seed"] == s) / 4 for s in (0, 1, 2)]
+        assert result["accuracy_seed_mean"] == pytest.approx(sum(per_seed) / 3) == pytest.approx(result["accuracy"])
+        assert result["accuracy_seed_std"] == pytest.approx(statistics.stdev(per_seed))
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    assert re.search(r"\(\d+\.\d–\d+\.\d; seeds \d+\.\d ± \d+\.\d\)", report)
+    assert "$\\pm$" in (tmp_path / "sweep" / "report.tex").read_text()
+    with open(tmp_path / "sweep" / "pairs.csv") as handle:
+        assert [row["n"] for row in csv.DictReader(handle)] == ["12"]
+
+
+def test_seeds_under_greedy_decoding_stop_before_running(tmp_path: Path):
+    result = run_s1x(["-m", "extend=wait,hmm", "eval.seeds=[0,1,2]", f"store_dir={tmp_path}/store",
+                      f"hydra.sweep.dir={tmp_path}/sweep"], cwd=ROOT, check=False)
+    assert result.returncode != 0 and "eval.seeds=[0, 1, 2]: give distinct seeds, several only with eval.temperature > 0" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "store").exists()

@@ -33,7 +33,8 @@ class CheckedSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each cell (as Hydra does: the SLURM launcher reuses these compositions), validate it, then
-        the grid. ConfigError names the cell's overrides and the key."""
+        the grid. A bad value stops the sweep with one line that names the cell's overrides and the key (a
+        user's mistake, not s1x's: no traceback)."""
         from s1x.config import ConfigError
         from s1x.plan import say_what_is_detectable
         from s1x.validate import check_sweep, validated
@@ -47,6 +48,9 @@ class CheckedSweeper(BasicSweeper):
             try:
                 cells.append((list(overrides), validated(composed)))
             except ConfigError as error:
-                raise ConfigError(f"cell {' '.join(overrides) or '(defaults)'}: {error}") from None
-        check_sweep(cells, self.allow_inert_axes)
+                raise SystemExit(f"s1x: cell {' '.join(overrides) or '(defaults)'}: {error}") from None
+        try:
+            check_sweep(cells, self.allow_inert_axes)
+        except ConfigError as error:
+            raise SystemExit(f"s1x: {error}") from None
         say_what_is_detectable([cfg for _, cfg in cells])

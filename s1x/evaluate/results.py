@@ -68,7 +68,7 @@ class Series:
 
 # Result fields that are measured values (the rest say what was measured, and where its records are).
 VALUES = ("n", "accuracy", "mean_thinking_tokens", "mean_thinking_steps", "mean_attempts", "extensions", "capped",
-          "hit_limit")
+          "hit_limit", "accuracy_seed_mean", "accuracy_seed_std")
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ class Result:
     extensions: Optional[int] = None
     capped: Optional[int] = None
     hit_limit: Optional[int] = None
+    accuracy_seed_mean: Optional[float] = None  # eval.seeds: the mean and standard deviation of each seed's accuracy
+    accuracy_seed_std: Optional[float] = None
 
     @property
     def series(self) -> Series:

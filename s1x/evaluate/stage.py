@@ -172,7 +172,7 @@ def _draw(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[st
 
 
 def evaluate_curve(fmt: S1Format, engine: Engine, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig,
-                   rows: list[dict], name: str) -> dict[str, list[dict]]:
+                   rows: list[dict], name: str, seed: int = 0) -> dict[str, list[dict]]:
     """Records per point of budget=scale's curve (caps and extensions), from one generation (s1x/evaluate/curve.py)."""
     prompts = [fmt.prompt(r["question"]) for r in rows]
     with ExitStack() as bars:
@@ -180,7 +180,8 @@ def evaluate_curve(fmt: S1Format, engine: Engine, eval_cfg: EvalConfig, budget: 
             bar = bars.enter_context(tqdm(total=total, desc=f"eval {name} branch answers", unit="sample"))
             return lambda answered: bar.update(answered - bar.n)
 
-        points = force_curve(lambda policy: _force(fmt, engine, policy, prompts, name), engine.generate,
+        points = force_curve(lambda policy: _force(fmt, engine, policy, prompts, name, seed),
+                             lambda requests: engine.generate(requests, seed),
                              lambda point: forcing_policy(fmt, eval_cfg, point, extend), budget.caps, budget.extensions,
                              answers_bar)
     return {label: _records(fmt, rows, prompts, states) for label, states in points.items()}
@@ -235,12 +236,16 @@ def _curve_points(budget: BudgetConfig) -> list[Point]:
         [Point(extensions=k) for k in sorted(set(budget.extensions))]
 
 
-def _point_results(name: str, point: Optional[Point], records: list[dict], path: str) -> list[Result]:
-    """One benchmark's results at one point: every sample on its own, and where questions have several
-    samples, majority voting over the first 1, 2, 4, ... of them (the parallel-scaling baseline)."""
-    samples = 1 + max(r["sample"] for r in records)
-    results = [Result(name, point, Method.single, samples, path, **summarize(records))]
-    if samples > 1:
+def _point_results(name: str, point: Optional[Point], records: list[dict], path: str, eval_cfg: EvalConfig) -> list[Result]:
+    """One benchmark's results at one point: every sample on its own (with eval.seeds, each seed's accuracy's mean
+    and standard deviation too), and where questions have several samples, majority voting over the first 1, 2,
+    4, ... of them (the parallel-scaling baseline)."""
+    spread = {}
+    if len(eval_cfg.seeds) > 1:
+        per_seed = [statistics.fmean(r["correct"] for r in records if r["seed"] == seed) for seed in eval_cfg.seeds]
+        spread = {"accuracy_seed_mean": statistics.fmean(per_seed), "accuracy_seed_std": statistics.stdev(per_seed)}
+    results = [Result(name, point, Method.single, eval_cfg.samples, path, **summarize(records), **spread)]
+    if eval_cfg.samples > 1:
         questions = len({r["id"] for r in records})
         results += [Result(name, point, Method.majority, int(votes), path, questions, vote["accuracy"],
                            vote["thinking_tokens"]) for votes, vote in majority_voting(records).items()]
@@ -274,15 +279,22 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
             loaded = benchmark(name, eval_cfg)
             metrics["provenance"].setdefault("benchmarks", {})[name] = loaded.source  # hub revision, file sha256
             rows = loaded.rows[: eval_cfg.limit]
-            if budget.mode is BudgetMode.scale:
-                curve = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, name)
-                by_point = {point: curve[point.label] for point in _curve_points(budget)}
-            else:
-                by_point = {None: evaluate_rows(fmt, engine, policy, rows, name, budget, eval_cfg.samples)}
+            by_point: dict[Optional[Point], list[dict]] = {}
+            for index, seed in enumerate(eval_cfg.seeds):  # each seed's samples numbered after the seed before's
+                label, base = name if len(eval_cfg.seeds) == 1 else f"{name} seed {seed}", seed << 20
+                if budget.mode is BudgetMode.scale:
+                    curve = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, label, base)
+                    found = {point: curve[point.label] for point in _curve_points(budget)}
+                else:
+                    found = {None: evaluate_rows(fmt, engine, policy, rows, label, budget, eval_cfg.samples, base)}
+                for point, records in found.items():
+                    for record in records:
+                        record["seed"], record["sample"] = seed, record["sample"] + index * eval_cfg.samples
+                    by_point.setdefault(point, []).extend(records)
             for point, records in by_point.items():
                 path = f"{RECORDS_DIR}/{next(files)}.jsonl"
                 _write_records(out_dir / path, records)
-                results += _point_results(name, point, records, path)
+                results += _point_results(name, point, records, path, eval_cfg)
             if budget.mode is BudgetMode.scale:
                 metrics.setdefault("scaling", {})[name] = scaling_metrics(
                     [BudgetRun(r.mean_thinking_tokens, r.accuracy, None, r.point.cap) for r in results

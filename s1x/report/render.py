@@ -8,13 +8,19 @@ from itertools import groupby
 from s1x.report.table import CURVE_FIELDS, FIELDS, Measure, Row, Table
 
 
+def _seed_spread(row: Row, measure: Measure) -> str:
+    """' mean ± std over seeds' of an accuracy where the cell ran eval.seeds, else ''."""
+    mean, std = (row.get(measure.series, f"accuracy_seed_{what}") for what in ("mean", "std"))
+    return "" if std is None else f"; seeds {measure.show(mean)} ± {measure.show(std)}"
+
+
 def _markdown_value(row: Row, measure: Measure) -> str:
-    """Accuracy with its 95 % interval; every other measure as it is."""
+    """Accuracy with its pooled 95 % interval (and, over several seeds, their mean ± std); every other measure as it is."""
     shown = measure.show(row.values.get(measure))
     low, high = (row.get(measure.series, f"accuracy_ci95_{end}") for end in ("low", "high"))
     if measure.field != "accuracy" or low is None:
         return shown
-    return f"{shown} ({measure.show(low)}–{measure.show(high)})"
+    return f"{shown} ({measure.show(low)}–{measure.show(high)}{_seed_spread(row, measure)})"
 
 
 def render_markdown(table: Table) -> str:
@@ -61,6 +67,13 @@ def _tex_header(measure: Measure) -> tuple[str, str]:
     return quantity[0].upper() + quantity[1:], measure.series.label
 
 
+def _tex_value(row: Row, measure: Measure) -> str:
+    """A measure's value; an accuracy over several seeds with their standard deviation."""
+    shown = tex_escape(measure.show(row.values.get(measure)))
+    std = row.get(measure.series, "accuracy_seed_std") if measure.field == "accuracy" else None
+    return shown if std is None else rf"{shown} $\pm$ {measure.show(std)}"
+
+
 def render_latex(table: Table, title: str) -> str:
     shown = [m for m in table.measures if m.field in FIELDS and m.series.point is None]
     labels = table.axes or ["run"]
@@ -79,7 +92,7 @@ def render_latex(table: Table, title: str) -> str:
     for row in table.rows:
         label = row.axis_values() or [row.label]
         if row.status == "done":
-            cells = [tex_escape(m.show(row.values.get(m))) for m in shown] or ["done"]
+            cells = [_tex_value(row, m) for m in shown] or ["done"]
         else:
             cells = [rf"\multicolumn{{{width}}}{{c}}{{{tex_escape(row.status)}}}"]
         lines.append(" & ".join([tex_escape(c) for c in label] + cells) + r" \\")

@@ -22,6 +22,7 @@ FIELDS = {
     "performance": ("Performance (%)", 100, 1),
 }
 BENCHMARK_FIELDS = ["n", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "mean_thinking_tokens"]
+SEED_FIELDS = ["accuracy_seed_mean", "accuracy_seed_std"]  # columns only where a cell ran eval.seeds
 CURVE_FIELDS = ["control", "scaling", "performance"]
 
 
@@ -112,6 +113,7 @@ def build_table(cells: list[dict]) -> Table:
     series = sorted({m.series for row in rows for m in row.values if m.field == "accuracy"}, key=Series.order)
     curves = sorted({name for cell in cells for name in cell.get("scaling", {})})
     measures = [Measure(s, f) for f in BENCHMARK_FIELDS for s in series]
+    measures += [Measure(s, f) for f in SEED_FIELDS for s in series if any(Measure(s, f) in row.values for row in rows)]
     measures += [Measure(Series(c), f) for c in curves for f in CURVE_FIELDS]
     return Table(axes, measures, rows)
 
