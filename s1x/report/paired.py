@@ -46,6 +46,11 @@ class PairedComparison:
     def difference(self) -> float:
         return self.accuracy_a - self.accuracy_b
 
+    def numbers(self) -> list:
+        """A CSV row's plain numbers: n, both accuracies, the difference and its interval, the discordant counts, p."""
+        return [self.n, self.accuracy_a, self.accuracy_b, self.difference, *self.difference_ci95, self.a_only,
+                self.b_only, self.p_value]
+
     def swapped(self) -> "PairedComparison":
         """B against A: the same test, read from the other side."""
         low, high = self.difference_ci95

@@ -7,14 +7,12 @@ how many the report makes, so "a real difference" means one under 0.05 after the
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from itertools import combinations
 
 from s1x.evaluate.results import Series
 from s1x.report.paired import PairedComparison, SweepRecords, compare_records, holm_adjusted
-from s1x.report.render import tex_escape
+from s1x.report.render import csv_text, tex_escape
 from s1x.report.table import Table
 from s1x.report.verdict import UNSET
 
@@ -84,15 +82,8 @@ def render_pairs_markdown(pairs: list[CellPair]) -> str:
 
 
 def render_pairs_csv(pairs: list[CellPair]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for pair in pairs:
-        paired = pair.paired
-        writer.writerow([pair.axis, pair.where, pair.series.label, pair.a, pair.b, paired.n, paired.accuracy_a,
-                         paired.accuracy_b, paired.difference, *paired.difference_ci95, paired.a_only, paired.b_only,
-                         paired.p_value, pair.p_holm])
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, [[pair.axis, pair.where, pair.series.label, pair.a, pair.b, *pair.paired.numbers(),
+                                   pair.p_holm] for pair in pairs])
 
 
 def render_pairs_latex(pairs: list[CellPair], title: str) -> str:

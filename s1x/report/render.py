@@ -43,12 +43,16 @@ def csv_rows(table: Table) -> list[list]:
              *(row.values.get(m) for m in table.measures)] for row in table.rows]
 
 
-def render_csv(table: Table) -> str:
+def csv_text(columns: list[str], rows: list[list]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_columns(table))
-    writer.writerows(csv_rows(table))
+    writer.writerow(columns)
+    writer.writerows(rows)
     return out.getvalue()
+
+
+def render_csv(table: Table) -> str:
+    return csv_text(csv_columns(table), csv_rows(table))
 
 
 TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -11,14 +11,13 @@ every compared cell has (budget=curve's "+2"), or the benchmark itself for cells
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from statistics import fmean
 from typing import Optional
 
 from s1x.evaluate.results import Series
 from s1x.report.paired import RESAMPLES, Pairs, PairedComparison, SweepRecords, compare_pairs, pair_records
+from s1x.report.render import csv_text
 from s1x.report.table import Row, Table
 
 SIGNIFICANCE = 0.05
@@ -161,12 +160,5 @@ def render_verdict(table: Table, comparisons: list[AxisComparison]) -> str:
 
 def render_comparisons_csv(comparisons: list[AxisComparison]) -> str:
     """One row per comparison, plain numbers (accuracies as fractions)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for c in comparisons:
-        paired = c.paired
-        writer.writerow([c.axis, c.series.label, c.best, c.other, c.cell_pairs, paired.n, paired.accuracy_a,
-                         paired.accuracy_b, paired.difference, *paired.difference_ci95, paired.a_only, paired.b_only,
-                         paired.p_value])
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, [[c.axis, c.series.label, c.best, c.other, c.cell_pairs, *c.paired.numbers()]
+                                  for c in comparisons])
