@@ -53,8 +53,8 @@ class Problem:
 def line(problem: Problem, span: range, before: int, after: int) -> str:
     """One trace line over the items in `span`. A first-pass pair adds its amounts in the head and applies
     them at once ("a,b 17+2=19" for +5 -3), a shortcut that slips; a check line takes one item and says
-    what it does ("a 17+5=22"). The two never share a prefix, so a check cannot be copied from the pass:
-    it has to be worked. A count's pair line: "a,b 8 6: 1"."""
+    what it does ("a 17+5=22"). A pair line and a check line never share a prefix, so a check cannot be
+    copied from the pass: it has to be worked. A count's pair line: "a,b 8 6: 1"."""
     labels = ",".join(LABELS[i] for i in span)
     if problem.counted is not None:
         return f"{labels} {' '.join(problem.items[i] for i in span)}: {after}"
@@ -98,7 +98,7 @@ def check(problem: Problem, first: list[int]) -> list[str]:
     return lines + [f"So the answer is {problem.answer}."]
 
 
-def _chain(rng: random.Random, question: str, start: int, amounts: list[int]) -> Problem:
+def _chain(question: str, start: int, amounts: list[int]) -> Problem:
     values, value = [], start
     for amount in amounts:
         value += amount
@@ -120,18 +120,18 @@ def _running_sum(rng: random.Random) -> Problem:
         down = value - amount >= 0 and (value + amount > 60 or rng.random() < 0.25)
         amounts.append(-amount if down else amount)
         value += amounts[-1]
-    return _chain(rng, f"Start at {start}. {_items(f'{a:+d}' for a in amounts)}. Result?", start, amounts)
+    return _chain(f"Start at {start}. {_items(f'{a:+d}' for a in amounts)}. Result?", start, amounts)
 
 
 def _payments(rng: random.Random) -> Problem:
     amounts = [rng.randint(1, 9) for _ in range(rng.randint(MIN_STEPS, MAX_STEPS))]
     start = sum(amounts) + rng.randint(0, 9)
-    return _chain(rng, f"From {start}, pay {_items(amounts)}. Left?", start, [-a for a in amounts])
+    return _chain(f"From {start}, pay {_items(amounts)}. Left?", start, [-a for a in amounts])
 
 
 def _digit_sum(rng: random.Random) -> Problem:
     digits = [rng.randint(1, 9) for _ in range(rng.randint(MIN_STEPS, MAX_STEPS))]
-    return _chain(rng, f"Add up {_items(digits)}.", 0, digits)
+    return _chain(f"Add up {_items(digits)}.", 0, digits)
 
 
 def _count_digit(rng: random.Random) -> Problem:
