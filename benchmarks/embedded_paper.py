@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,17 +155,19 @@ def measure(cells: dict[str, dict], results: dict) -> None:
 def main() -> None:
     results: dict = {"seconds": {}, "curves": {}, "metrics": {}, "paired": {}, "targets": {}}
     cells: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="s1x-embedded-paper-") as tmp:
-        home = Path(tmp)
-        for phase, args in PHASES:
-            results["seconds"][phase], ran, output = run(args, home, phase)
-            print(f"{phase}: {results['seconds'][phase]:.0f} s", flush=True)
-            if phase == "headline_again":
-                results["stage_work_on_rerun"] = len(re.findall(r"(select|train|eval)\s+done", output))
-            else:
-                cells |= ran
-            measure(cells, results)
-            save(results | {"done": phase})
+    # Removed only once every phase is measured: a run that stops keeps its store, its sweeps and their records.
+    home = Path(tempfile.mkdtemp(prefix="s1x-embedded-paper-"))
+    print(f"store and sweeps: {home}", flush=True)
+    for phase, args in PHASES:
+        results["seconds"][phase], ran, output = run(args, home, phase)
+        print(f"{phase}: {results['seconds'][phase]:.0f} s", flush=True)
+        if phase == "headline_again":
+            results["stage_work_on_rerun"] = len(re.findall(r"(select|train|eval)\s+done", output))
+        else:
+            cells |= ran
+        measure(cells, results)
+        save(results | {"done": phase})
+    shutil.rmtree(home)
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
 
 
