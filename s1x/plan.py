@@ -1,5 +1,5 @@
 """What a run can tell apart, said while planning, before anything runs: per benchmark, the answers each cell
-gives (its rows, cut at eval.limit, times eval.samples) and the smallest accuracy difference a paired test on
+gives (its rows, cut at eval.limit, times eval.samples and eval.seeds) and the smallest accuracy difference a paired test on
 them detects (s1x/report/paired.py). AIME24's 30 problems with one sample detect about 25 points: a sweep that
 hopes to rank two strategies 5 points apart there is told so before it spends its hours.
 """
@@ -27,9 +27,9 @@ def detectable_lines(cfg: Config) -> list[tuple[str, float]]:
             found.append((f"plan: {name}: size unknown (give its `rows:`), so no detectable difference", None))
             continue
         problems = min(rows, cfg.eval.limit) if cfg.eval.limit else rows
-        answers = problems * cfg.eval.samples
-        difference = detectable_difference(answers, DISCORDANCE)
-        found.append((f"plan: {name}: {problems} problems x {cfg.eval.samples} sample(s): a paired test detects about "
+        repeats = cfg.eval.samples * len(cfg.eval.seeds)
+        difference = detectable_difference(problems * repeats, DISCORDANCE)
+        found.append((f"plan: {name}: {problems} problems x {repeats} sample(s) and seed(s): a paired test detects about "
                       f"{100 * difference:.0f} points between two cells (80 % power, p < 0.05, with "
                       f"{100 * DISCORDANCE:.0f} % of answers discordant)", difference))
     return found

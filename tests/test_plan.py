@@ -23,6 +23,15 @@ def test_a_sweep_plan_says_what_aime24_can_detect_before_anything_runs(tmp_path)
     result = run_s1x(["-m", "data=random,s1k", "eval.benchmarks=[aime24]", f"+eval.benchmark_files.aime24={AIME24}",
                       "hydra/launcher=slurm", "hydra.launcher.dry_run=true", f"store_dir={tmp_path}/store"], cwd=ROOT)
     output = result.stdout + result.stderr
-    assert ("aime24: 30 problems x 1 sample(s): a paired test detects about 25 points between two cells "
+    assert ("aime24: 30 problems x 1 sample(s) and seed(s): a paired test detects about 25 points between two cells "
             "(80 % power, p < 0.05, with 25 % of answers discordant); smaller differences") in output
     assert output.count("aime24: 30 problems") == 1 and not (tmp_path / "store").exists()
+
+
+def test_seeds_narrow_what_a_benchmark_can_detect(tmp_path):
+    """3 seeds x 30 problems at temperature 0.6: 90 answers, about 15 points (0.1457 by the same equation)."""
+    result = run_s1x(["-m", "data=random,s1k", "eval.benchmarks=[aime24]", f"+eval.benchmark_files.aime24={AIME24}",
+                      "eval.seeds=[0,1,2]", "eval.temperature=0.6", "hydra/launcher=slurm", "hydra.launcher.dry_run=true",
+                      f"store_dir={tmp_path}/store"], cwd=ROOT)
+    assert "aime24: 30 problems x 3 sample(s) and seed(s): a paired test detects about 15 points" in result.stdout + result.stderr
+    assert detectable_difference(90) == pytest.approx(0.1457, abs=5e-4)
