@@ -13,10 +13,10 @@ something to detect:
   fast route that slips now and then;
 - a check, opened by "Wait", re-walks the chain one item a line ("a 17+5=22"), a slower and more
   reliable route that shares no line with the pass, so it cannot be copied from it (a count finds
-  the digit's items at once, "7 at d,e: 2", where the pass kept a tally); where it
-  disagrees with the first pass it says so ("(not 21)"), goes on from the corrected value and states
-  the new answer. So a forced "Wait" after the model's own ending buys a
-  check that can catch a slip anywhere in the chain, as budget forcing does in the paper;
+  the digit's items at once, "7 at d,e: 2", where the pass kept a tally); where it disagrees with the
+  first pass it says so ("(not 21)"), goes on from the corrected value and states the new answer. So a
+  forced "Wait" after the model's own ending buys a check that can catch a slip anywhere in the chain,
+  as budget forcing does in the paper;
 - long chains carry such checks more often than short ones, so selecting by length or difficulty
   (`longest`, `s1k`) picks more of them than `random` does, the paper's argument for its selection.
 Which word opens a check is the pool's choice ("Wait"); whether "Hmm" or "Alternatively" do as well is
@@ -65,9 +65,9 @@ def _slip(value: int, rng: random.Random) -> int:
     return rng.choice([-2, -1, 1, 2]) if value > 2 else rng.choice([1, 2])
 
 
-def _first_values(problem: Problem, slip_after: int | None, delta: int) -> list[int]:
+def _first_values(problem: Problem, slip_after: int, delta: int) -> list[int]:
     """The first pass's running value after each item: off by `delta` from item `slip_after` on."""
-    return [v + (delta if slip_after is not None and i >= slip_after else 0) for i, v in enumerate(problem.values)]
+    return [v + (delta if i >= slip_after else 0) for i, v in enumerate(problem.values)]
 
 
 def first_pass(problem: Problem, first: list[int]) -> list[str]:
@@ -167,13 +167,13 @@ def _style(rng: random.Random, steps: int) -> str:
 
 def _trace(problem: Problem, style: str, rng: random.Random) -> tuple[str, str, bool]:
     """Return (thinking trace, attempt text, whether the attempt is correct) for a style."""
-    answer, last_pair = problem.answer, len(problem.items) - 1
+    answer, last = problem.answer, len(problem.items) - 1
     if style == "wrong":  # a slip in the last line, which nothing checks
-        first = _first_values(problem, last_pair, _slip(answer, rng))
+        first = _first_values(problem, last, _slip(answer, rng))
         return "\n".join(first_pass(problem, first) + [f"So the answer is {first[-1]}."]), \
             f"The answer is $\\boxed{{{first[-1]}}}$.", False
     if style == "checked" and rng.random() < 0.5:  # half of the checks catch a slip in some pair
-        pair_end = min(rng.randrange(0, len(problem.items), 2) + 1, last_pair)
+        pair_end = min(rng.randrange(0, len(problem.items), 2) + 1, last)
         first = _first_values(problem, pair_end, _slip(problem.values[pair_end], rng))
     else:
         first = list(problem.values)

@@ -14,9 +14,8 @@ from s1x.evaluate.results import Series
 from s1x.report.paired import PairedComparison, SweepRecords, compare_records, holm_adjusted
 from s1x.report.render import csv_text, tex_escape
 from s1x.report.table import Table
-from s1x.report.verdict import UNSET
+from s1x.report.verdict import SIGNIFICANCE, UNSET
 
-SIGNIFICANCE = 0.05
 CSV_COLUMNS = ["axis", "where", "series", "a", "b", "n", "accuracy_a", "accuracy_b", "difference",
                "difference_ci95_low", "difference_ci95_high", "a_only", "b_only", "p_value", "p_holm"]
 

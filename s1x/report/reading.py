@@ -12,9 +12,9 @@ from typing import Optional, Sequence
 
 from s1x.evaluate.results import Point, Series
 from s1x.report.paired import SweepRecords, compare_records
-from s1x.report.pairwise import SIGNIFICANCE, CellPair
+from s1x.report.pairwise import CellPair
 from s1x.report.table import Row, Table
-from s1x.report.verdict import discordance, format_p
+from s1x.report.verdict import SIGNIFICANCE, discordance, format_p
 
 CurvePoint = tuple[float, float, float, float, Point]  # thinking tokens, accuracy, its 95 % interval, the point
 
