@@ -36,10 +36,6 @@ class CellPair:
         return self.p_holm < SIGNIFICANCE
 
 
-def _accuracy_series(row) -> set[Series]:
-    return {m.series for m in row.values if m.field == "accuracy" and m.series.votes is None}
-
-
 def cell_pairs(table: Table, records: SweepRecords) -> list[CellPair]:
     """Each pair of finished cells that differ in exactly one swept axis, at each series both answered."""
     found: list[tuple] = []
@@ -52,7 +48,7 @@ def cell_pairs(table: Table, records: SweepRecords) -> list[CellPair]:
         for context, members in groups.items():
             where = " ".join(f"{a}={v}" for a, v in zip(others, context) if v is not None)
             for row_a, row_b in combinations(members, 2):
-                for series in sorted(_accuracy_series(row_a) & _accuracy_series(row_b), key=Series.order):
+                for series in sorted(row_a.single_series() & row_b.single_series(), key=Series.order):
                     a, b = records.get(row_a.dir, series), records.get(row_b.dir, series)
                     if a and b:
                         found.append((axis, where, series, row_a.axis[axis] or UNSET, row_b.axis[axis] or UNSET,

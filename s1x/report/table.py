@@ -69,6 +69,10 @@ class Row:
     def get(self, series: Series, field: str) -> Optional[float]:
         return self.values.get(Measure(series, field))
 
+    def single_series(self) -> set[Series]:
+        """The series where it has an accuracy of each sample on its own (not majority voting): what pairs."""
+        return {m.series for m in self.values if m.field == "accuracy" and m.series.votes is None}
+
 
 @dataclass
 class Table:

@@ -48,9 +48,7 @@ def discordance(paired: PairedComparison) -> str:
 
 
 def _single_series(row: Row, benchmark: str) -> set[Series]:
-    """The benchmark's series where the row has an accuracy of each sample on its own (not majority voting)."""
-    return {m.series for m in row.values if m.field == "accuracy" and m.series.benchmark == benchmark
-            and m.series.votes is None}
+    return {series for series in row.single_series() if series.benchmark == benchmark}
 
 
 def _groups(rows: list[Row], axis: str, others: list[str]) -> dict[tuple, dict[str, Row]]:
