@@ -139,7 +139,7 @@ def targets(results: dict) -> dict[str, tuple]:
 
 def measure(cells: dict[str, dict], results: dict) -> None:
     """Curves, metrics, paired comparisons and targets of the cells run so far, into `results`, printed."""
-    print(f"\nEvery cell so far (accuracy at +2, Scaling)", flush=True)
+    print("\nEvery cell so far (accuracy at +2, Scaling)", flush=True)
     for label, row in sorted(cells.items()):
         results["curves"][label], results["metrics"][label] = curve(row), metrics(row)
         m = metrics(row)

@@ -33,7 +33,7 @@ from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Model
 from s1x.embedded import generate_benchmark, generate_pool  # noqa: E402
 from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
-from s1x.evaluate.stage import forcing_policy  # noqa: E402
+from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 SAMPLES, MIN_TOKENS, THINKING_LIMIT, ANSWER_LIMIT, REPEATS = 16, 128, 256, 16, 3

@@ -51,8 +51,9 @@ from s1x.chat import IGNORE_INDEX, S1Format  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
 from s1x.devices import detect  # noqa: E402
 from s1x.embedded import generate_benchmark, generate_pool  # noqa: E402
-from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing  # noqa: E402
+from s1x.evaluate.budget import SampleState, run_forcing  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
+from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.models import inference_placement, load_model, load_tokenizer  # noqa: E402
 from s1x.train.packing import pack_batch, pad_batch  # noqa: E402
 
@@ -67,26 +68,6 @@ GPU = Shape(model=QWEN25_05B, mean_tokens=1175, cap=2048, micro_batch=8, accumul
 SMOKE = Shape(model=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                          vocab_size=2048, tie_word_embeddings=True), mean_tokens=96, cap=256, micro_batch=4, accumulation=2,
               steps=2, prompts=4, max_tokens=16, min_tokens=12, ignore_times=2, thinking_limit=64, answer_limit=4, stop_every=4)
-
-try:  # the stage itself grades with math_verify, which the GPU image lacks; then its exact mirror below
-    from s1x.evaluate.stage import forcing_policy
-    POLICY_SOURCE = "s1x.evaluate.stage.forcing_policy"
-except ImportError:
-    forcing_policy = None
-    POLICY_SOURCE = "mirror_forcing_policy"
-
-
-def mirror_forcing_policy(fmt: S1Format, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig) -> ForcingPolicy:
-    """s1x.evaluate.stage.forcing_policy, line for line (tests/test_gpu_check.py checks they agree)."""
-    m = fmt.markers
-    return ForcingPolicy(
-        mode=budget.mode, tokens=budget.tokens, times=budget.times,
-        thinking_limit=eval_cfg.max_thinking_tokens, answer_limit=eval_cfg.max_answer_tokens,
-        think_end_id=fmt.think_end_id, end_ids=tuple(dict.fromkeys([fmt.end_of_turn_id, fmt.tokenizer.eos_token_id])),
-        extension_ids=tuple(fmt.encode(extend.string)), answer_open_ids=tuple(fmt.encode(m.answer_start)),
-        cap_ids=tuple(fmt.encode("\n" + m.answer_start + "Final Answer:")),
-    )
-
 
 def build_checkpoint(shape: Shape, path: Path, device: str) -> None:
     """A random-weight Qwen2 and the BPE tokenizer, saved as a checkpoint directory."""
@@ -224,8 +205,7 @@ class Stopper:
 
 
 def force(fmt: S1Format, engine: HFEngine, prompts: list[list[int]], budget: BudgetConfig, shape: Shape) -> dict:
-    policy_fn = forcing_policy or mirror_forcing_policy
-    policy = policy_fn(fmt, EvalConfig(max_thinking_tokens=shape.thinking_limit, max_answer_tokens=shape.answer_limit),
+    policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=shape.thinking_limit, max_answer_tokens=shape.answer_limit),
                        budget, ExtendConfig(name="wait", string="Wait"))
     states = [SampleState(p, policy) for p in prompts]
     generated = 0
@@ -333,7 +313,7 @@ def main() -> int:
     peak = next((flops for gpu, flops in PEAK_BF16_FLOPS.items() if gpu in name), None)
     report = {"device_name": name, "machine": asdict(machine), "placement": asdict(placement), "smoke": args.smoke,
               "attn_implementation": model.config._attn_implementation, "parameters": sum(p.numel() for p in model.parameters()),
-              "peak_bf16_flops": peak, "forcing_policy_source": POLICY_SOURCE,
+              "peak_bf16_flops": peak, 
               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     if args.attn:
         model.set_attn_implementation(args.attn)

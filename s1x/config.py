@@ -44,7 +44,7 @@ class TrainMethod(Enum):
     none = "none"
 
 
-class Engine(Enum):
+class EngineName(Enum):
     hf = "hf"
     vllm = "vllm"
 
@@ -273,7 +273,7 @@ class EvalConfig:
     benchmarks: list[str] = field(default_factory=lambda: ["embedded"])  # names in benchmark_specs or conf/benchmark/
     benchmark_specs: dict[str, BenchmarkConfig] = field(default_factory=dict)  # name -> a benchmark of your own
     benchmark_files: dict[str, str] = field(default_factory=dict)  # name -> local copy instead of its source (same fields)
-    engine: Engine = Engine.hf
+    engine: EngineName = EngineName.hf
     batch_size: int = 16
     max_thinking_tokens: int = 32000  # a hard limit on thinking tokens, whatever the budget (the paper's 32K)
     max_answer_tokens: int = 256
@@ -300,7 +300,7 @@ class EvalConfig:
                  f"eval.samples={self.samples} draws several samples per question, so it needs eval.temperature > 0")
         _require(len(self.seeds) == len(set(self.seeds)) > 0 and (len(self.seeds) == 1 or self.temperature > 0),
                  f"eval.seeds={self.seeds}: give distinct seeds, several only with eval.temperature > 0 (greedy repeats itself)")
-        if self.engine is Engine.vllm:
+        if self.engine is EngineName.vllm:
             _require(importlib.util.find_spec("vllm") is not None,
                      "eval.engine=vllm: vLLM is not installed (GPU: pip install 's1x[gpu]'; CPU: 's1x[cpu]')")
             _require(0 < self.gpu_memory_utilization <= 1,
@@ -309,6 +309,7 @@ class EvalConfig:
 
 @dataclass
 class BudgetConfig:
+    """Every mode's settings; which a mode reads, and their checks, its module says (s1x/evaluate/modes/)."""
     mode: BudgetMode = MISSING
     tokens: Optional[int] = None  # N for max / min / token_conditional / rejection; schedule: the usual thinking
     times: Optional[int] = None  # k for ignore: suppress the end of thinking k times; entropy: at most k times
@@ -326,28 +327,6 @@ class BudgetConfig:
     alpha: float = 1.0  # schedule: AlphaOne's alpha; its moment is after alpha * budget.tokens thinking tokens
     probability: Optional[float] = None  # schedule: an extension's chance at a transition at first, falling linearly to 0
     transition: str = "\n\n"  # schedule: a token holding this text is a transition point
-
-    def __post_init__(self) -> None:
-        _positive(f"budget={self.mode.value}: budget", self, *_POSITIVE_BUDGET_KEYS.get(self.mode, ()), "max_attempts")
-        distinct = lambda values: len(set(values)) == len(values)  # noqa: E731
-        checks = {  # mode -> (key, holds, what it must be)
-            BudgetMode.scale: [("caps", len(self.caps) + len(self.extensions) > 0, "or budget.extensions must give points"),
-                               ("caps", all(c > 0 for c in self.caps) and distinct(self.caps), "must be distinct caps > 0"),
-                               ("extensions", min(self.extensions, default=0) >= 0 and distinct(self.extensions),
-                                "must be distinct counts >= 0")],
-            BudgetMode.no_wait: [("suppress", bool(self.suppress), "must list the words to suppress")],
-            BudgetMode.entropy: [("threshold", self.threshold is not None and self.threshold >= 0, "must be >= 0 (nats)")],
-            BudgetMode.schedule: [("probability", self.probability is not None and 0 <= self.probability <= 1, "must be in [0, 1]"),
-                                  ("transition", bool(self.transition), "must be the text of a transition point")],
-        }
-        for key, holds, must in checks.get(self.mode, []):
-            _require(holds, f"budget={self.mode.value}: budget.{key} {must}, got {getattr(self, key)}")
-
-
-_POSITIVE_BUDGET_KEYS = {  # the budget keys each mode reads that must be positive there
-    **{BudgetMode(m): ("tokens",) for m in ("max", "min", "token_conditional", "rejection")},
-    BudgetMode.ignore: ("times",), BudgetMode.entropy: ("times",), BudgetMode.step_conditional: ("steps",),
-    BudgetMode.early_exit: ("probe_every", "probe_tokens", "agree"), BudgetMode.schedule: ("tokens", "alpha")}
 
 
 @dataclass
@@ -381,14 +360,6 @@ class Config:
     store_dir: str = ".s1x/store"  # content-addressed stage outputs, shared by every run
     cache_dir: str = ".s1x/cache"  # converted models and other derived files
     log_level: str = "WARNING"  # the libraries' logs on the terminal from this level (s1x's: all); the log file has all
-
-    def __post_init__(self) -> None:
-        _require(self.budget.mode is not BudgetMode.rejection or self.eval.temperature > 0,
-                 "budget=rejection resamples, so it needs eval.temperature > 0")
-        _require(self.eval.samples == 1 or self.budget.mode is not BudgetMode.scale,
-                 "budget=scale branches one greedy generation per cap; it takes eval.samples=1")
-        _require(self.eval.max_thinking_tokens >= (self.budget.tokens or 0) or self.budget.mode is not BudgetMode.min,
-                 f"budget.tokens ({self.budget.tokens}) exceeds eval.max_thinking_tokens ({self.eval.max_thinking_tokens})")
 
 
 def register() -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from s1x.evaluate.benchmarks import benchmark_fingerprints, benchmark_questions
+from s1x.evaluate.modes import extends, keyed_budget
 from s1x.evaluate.results import METRICS_FILE
-from s1x.config import BudgetMode, Config, DataConfig, DomainClassifier, Strategy, TrainMethod
+from s1x.config import Config, DataConfig, DomainClassifier, Strategy, TrainMethod
 from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
 from s1x.embedded import EMBEDDED_VERSION
 from s1x.select.pool import EMBEDDED, load_pool
@@ -57,24 +58,10 @@ def _keyed_eval(cfg: Config) -> dict[str, Any]:
     return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
 
 
-# Budget keys only one mode reads: under the others they stay out of the eval key (so adding them changed no key).
-_MODE_ONLY_KEYS = {"suppress": BudgetMode.no_wait, "threshold": BudgetMode.entropy,
-                   **dict.fromkeys(["probe_every", "probe_tokens", "agree"], BudgetMode.early_exit),
-                   **dict.fromkeys(["alpha", "probability", "transition"], BudgetMode.schedule)}
-EXTENDING = {BudgetMode.min, BudgetMode.ignore, BudgetMode.entropy, BudgetMode.schedule}  # append the extension
-
-
-def _keyed_budget(cfg: Config) -> dict[str, Any]:
-    """The budget less the keys of other modes."""
-    budget = cfg.budget
-    return {f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)
-            if _MODE_ONLY_KEYS.get(f.name, budget.mode) is budget.mode}
-
-
 def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
     """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": _keyed_budget(cfg)}
-    if cfg.budget.mode in EXTENDING or cfg.budget.mode is BudgetMode.scale and cfg.budget.extensions:
+    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": keyed_budget(cfg.budget)}
+    if extends(cfg.budget):
         determining["extend"] = cfg.extend.string
     return determining
 
@@ -155,7 +142,7 @@ def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
     from s1x.select.difficulty import add_base_correctness, score_without_thinking
-    from s1x.evaluate.stage import load_engine
+    from s1x.evaluate.engines.loading import load_engine
     from s1x.models import load_tokenizer
 
     benchmarks = benchmark_questions(cfg.eval)

@@ -13,17 +13,16 @@ from typing import Sequence
 
 from omegaconf import DictConfig
 
-from s1x.config import Config, ConfigError, is_local, to_config
+from s1x.config import BudgetConfig, Config, ConfigError, is_local, to_config
 from s1x.evaluate.benchmarks import benchmark, benchmark_spec
+from s1x.evaluate.modes import check_budget, unread_reason
 from s1x.pipeline import planned_keys
 from s1x.select.adapters import ADAPTERS
 from s1x.select.preflight import check_pool_rows
 from s1x.store import Store
 
-# Why a key can be inert, where the reason is not obvious from the keys alone.
+# Why a key can be inert, where the reason is not obvious from the keys alone (a budget mode's: its module).
 INERT_REASONS = {
-    "extend": "the extension string is appended only where thinking is extended "
-              "(budget=min, ignore, entropy, schedule, or scale with budget.extensions)",
     "data.seed": "data=full takes every row, in the pool's order",
     "data.size": "data=full takes every row",
     "distributed": "how training is spread does not change the trained weights",
@@ -34,6 +33,7 @@ INERT_REASONS = {
 def validated(cfg: DictConfig) -> Config:
     """The typed config (ConfigError names the key of the first bad value)."""
     typed = to_config(cfg)
+    check_budget(typed.budget, typed.eval)
     for source in typed.pool.sources:
         if source.adapter not in ADAPTERS:
             raise ConfigError(f"pool.sources: unknown adapter {source.adapter!r}; known: {sorted(ADAPTERS)}")
@@ -61,11 +61,11 @@ def inert_axes(cells: Sequence[tuple[Sequence[str], Config]]) -> dict[str, str]:
     swept = [key for key in dict.fromkeys(k for values in given for k in values)
              if len({values.get(key) for values in given}) > 1]
     keys = [tuple(planned_keys(cfg).values()) for _, cfg in cells]
-    budgets = {id(values): cfg.budget.mode.value for values, (_, cfg) in zip(given, cells)}
+    budgets = {id(values): cfg.budget for values, (_, cfg) in zip(given, cells)}
     found = {}
     for key in swept:
         groups: dict[tuple, dict[str, tuple]] = defaultdict(dict)
-        budget_of: dict[tuple, str] = {}
+        budget_of: dict[tuple, BudgetConfig] = {}
         for values, stage_keys in zip(given, keys):
             rest = tuple(sorted((k, v) for k, v in values.items() if k != key))
             groups[rest][values.get(key)] = stage_keys
@@ -74,9 +74,9 @@ def inert_axes(cells: Sequence[tuple[Sequence[str], Config]]) -> dict[str, str]:
             if len(by_value) > 1 and len(set(by_value.values())) < len(by_value):
                 under = " ".join(f"{k}={v}" for k, v in rest) or "the defaults"
                 same = ", ".join(f"{key}={v}" for v in by_value)
-                reason = INERT_REASONS.get(key.split(".")[0] if key.startswith("extend") else key)
+                reason = unread_reason(key, budget_of[rest]) or INERT_REASONS.get(key)
                 if "budget=" not in under:
-                    under += f" (budget={budget_of[rest]})"
+                    under += f" (budget={budget_of[rest].mode.value})"
                 found[key] = f"under {under}, the cells {same} share every stage" + (
                     f": {reason}" if reason else "")
                 break

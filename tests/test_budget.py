@@ -11,9 +11,10 @@ import torch
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
 from s1x.evaluate.engines.stream import ThinkingStream
 from s1x.chat import S1Format
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig, ExtendConfig, ModelConfig
 from s1x.evaluate.engines.hf import HFEngine
-from s1x.evaluate.stage import forcing_policy
+from s1x.evaluate.policy import forcing_policy
+from s1x.evaluate.modes import MODES, check_budget
 from s1x.models import load_model, load_tokenizer
 
 THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
@@ -21,7 +22,8 @@ THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
 
 def scripted_policy(mode: BudgetMode, tokens: int | None, limit: int = 200, times: int | None = None) -> ForcingPolicy:
     return ForcingPolicy(mode=mode, tokens=tokens, times=times, thinking_limit=limit, answer_limit=5, think_end_id=THINK_END,
-                         end_ids=(END,), extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP, CAP))
+                         end_ids=(END,), extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP, CAP),
+                         rule=MODES[mode].rule)
 
 
 class ScriptedModel:
@@ -90,7 +92,8 @@ def test_ignore_suppresses_exactly_k_delimiters(seed: int, times: int):
 def test_min_with_an_always_stopping_model_ends_at_the_limit():
     # extend=none and a model that only ever emits the delimiter: the limit must still end thinking.
     policy = ForcingPolicy(mode=BudgetMode.min, tokens=10, times=None, thinking_limit=12, answer_limit=3, think_end_id=THINK_END,
-                           end_ids=(END,), extension_ids=(), answer_open_ids=(OPEN,), cap_ids=(CAP,))
+                           end_ids=(END,), extension_ids=(), answer_open_ids=(OPEN,), cap_ids=(CAP,),
+                           rule=MODES[BudgetMode.min].rule)
     state = SampleState([0], policy)
     run_forcing(lambda requests: [[THINK_END] if THINK_END in r.stop_ids else [END] for r in requests], [state])
     assert state.hit_limit and state.thinking_tokens == 0 and state.spent == 12 and state.extensions == 11
@@ -165,7 +168,8 @@ def _outcome(states: list[SampleState]) -> list[tuple]:
 
 def _states(mode: BudgetMode, tokens, times, extension: tuple[int, ...]) -> list[SampleState]:
     policy = ForcingPolicy(mode=mode, tokens=tokens, times=times, thinking_limit=80, answer_limit=5, think_end_id=THINK_END,
-                           end_ids=(END,), extension_ids=extension, answer_open_ids=(OPEN,), cap_ids=(CAP, CAP))
+                           end_ids=(END,), extension_ids=extension, answer_open_ids=(OPEN,), cap_ids=(CAP, CAP),
+                           rule=MODES[mode].rule)
     return [SampleState([0, sample], policy) for sample in range(6)]
 
 
@@ -307,7 +311,7 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
 @pytest.mark.parametrize("extensions", [[], [0, 1, 3]])
 def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper: bool, extensions: list[int]):
     """One generation, branched, gives exactly the records of separate runs per cap and per extension count."""
-    from s1x.evaluate.stage import evaluate_curve, evaluate_rows
+    from s1x.evaluate.generation import evaluate_curve, evaluate_rows
 
     if stopper:
         fmt, engine, _ = eager_stopper
@@ -348,7 +352,9 @@ def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper
 
 def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_model_dir: Path):
     from s1x.config import LengthClass
-    from s1x.evaluate.stage import budget_instruction, evaluate_rows
+    from s1x.evaluate.generation import evaluate_rows
+    from s1x.evaluate.modes import MODES
+    budget_instruction = lambda budget: MODES[budget.mode].instruction(budget)  # noqa: E731
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
@@ -365,7 +371,7 @@ def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_mo
 
 
 def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
-    from s1x.evaluate.stage import evaluate_rows
+    from s1x.evaluate.generation import evaluate_rows
 
     fmt, engine, prompts = eager_stopper
     engine.temperature = 1.0
@@ -389,8 +395,8 @@ def test_no_wait_requests_suppress_only_while_thinking():
     state.advance([10, 11, THINK_END])  # the model ends its thinking: no_wait never extends it
     answer = state.request()
     assert state.phase is Phase.answer and state.extensions == 0 and answer.suppress_ids == ()
-    with pytest.raises(Exception, match="budget.suppress"):
-        BudgetConfig(mode=BudgetMode.no_wait)
+    with pytest.raises(ConfigError, match="budget.suppress"):
+        check_budget(BudgetConfig(mode=BudgetMode.no_wait), EvalConfig())
 
 
 def test_curve_branches_send_each_distinct_request_once():

@@ -10,7 +10,9 @@ import torch
 from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig, ExtendConfig
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
 from s1x.evaluate.engines.hf import HFEngine
-from s1x.evaluate.stage import forcing_policy, transition_token_ids
+from s1x.evaluate.policy import forcing_policy
+from s1x.evaluate.modes import MODES, check_budget
+from s1x.evaluate.vocabulary import transition_token_ids
 from tests.test_budget import CAP, END, EXT, OPEN, THINK_END, eager_stopper  # noqa: F401 (a fixture)
 
 TRANSITION = 30
@@ -57,7 +59,7 @@ class ScriptedContextModel:
 def policy(mode: BudgetMode, limit: int = 200, **settings) -> ForcingPolicy:
     return ForcingPolicy(mode=mode, tokens=settings.pop("tokens", None), times=settings.pop("times", None),
                          thinking_limit=limit, answer_limit=5, think_end_id=THINK_END, end_ids=(END,),
-                         extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP,), **settings)
+                         extension_ids=(EXT,), answer_open_ids=(OPEN,), cap_ids=(CAP,), rule=MODES[mode].rule, **settings)
 
 
 def _thinking(state: SampleState) -> list[int]:
@@ -203,7 +205,7 @@ def test_schedule_without_insertions_is_plain_thinking_ended_at_a_transition():
 ])
 def test_a_bad_setting_names_its_key(budget: dict, key: str):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        BudgetConfig(**{**budget, "mode": BudgetMode(budget["mode"])})
+        check_budget(BudgetConfig(**{**budget, "mode": BudgetMode(budget["mode"])}), EvalConfig())
 
 
 # --- the real transformers engine on the tiny model ----------------------------------------------------

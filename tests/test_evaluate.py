@@ -11,7 +11,9 @@ from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.evaluate.engines import Engine
 from s1x.evaluate.engines.hf import HFEngine
-from s1x.evaluate.stage import budget_bounds, evaluate_rows, forcing_policy
+from s1x.evaluate.generation import evaluate_rows
+from s1x.evaluate.modes import MODES
+from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.metrics import majority_voting
 from s1x.models import load_model, load_tokenizer
 from s1x.store import Store
@@ -114,4 +116,4 @@ def test_difficulty_scoring_holds_one_engine_at_a_time_and_closes_it(tracked: li
     (BudgetConfig(mode=BudgetMode.scale, caps=[32, 64]), None),
 ])
 def test_budget_bounds_are_the_thinking_tokens_a_budget_asks_for(budget: BudgetConfig, bounds):
-    assert budget_bounds(budget) == bounds
+    assert MODES[budget.mode].bounds(budget) == bounds

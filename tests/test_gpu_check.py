@@ -1,7 +1,6 @@
 """benchmarks/gpu_check.py in its CPU smoke mode, as a subprocess: the report it writes, and the guarantees in it."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,10 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from s1x.chat import S1Format
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
-from s1x.evaluate.stage import forcing_policy
-from s1x.models import load_tokenizer
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -72,14 +67,7 @@ def test_without_a_gpu_the_full_run_refuses(tmp_path: Path):
     assert not (tmp_path / "x.json").exists()
 
 
-@pytest.mark.parametrize("budget", [BudgetConfig(mode=BudgetMode.max, tokens=9), BudgetConfig(mode=BudgetMode.min, tokens=5),
-                                    BudgetConfig(mode=BudgetMode.ignore, times=2)])
-def test_mirror_policy_equals_the_stage_policy(tiny_model_dir: Path, budget: BudgetConfig, monkeypatch):
-    """On the GPU image the stage does not import (no math_verify); the script's mirror must build the same policy."""
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "gpu_check", gpu_check)  # its dataclasses look their module up there
-    spec.loader.exec_module(gpu_check)
-    fmt = S1Format(load_tokenizer(str(tiny_model_dir)), ModelConfig(name="tiny", path=str(tiny_model_dir)))
-    args = (fmt, EvalConfig(max_thinking_tokens=50, max_answer_tokens=7), budget, ExtendConfig(name="hmm", string="Hmm"))
-    assert gpu_check.mirror_forcing_policy(*args) == forcing_policy(*args)
+def test_the_gpu_image_can_build_the_stage_policy():
+    """The GPU image has no math_verify: the script imports s1x.evaluate.policy, which must not need it."""
+    code = "import sys, s1x.evaluate.policy; assert 'math_verify' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -15,7 +15,8 @@ from math_verify import parse, verify
 
 from s1x.evaluate import grading
 from s1x.evaluate.grading import Verdict, grade, grade_choice, grade_exact, grade_math, normalise
-from s1x.evaluate.stage import _records
+from s1x.evaluate.budget import Rule
+from s1x.evaluate.records import records as _records
 from s1x.pipeline import stage_dir
 from s1x.report.audit import audit
 from tests.conftest import ROOT
@@ -144,7 +145,7 @@ def test_records_grade_the_answer_part_never_the_thinking():
     thinking, answer = "7 is \\boxed{7}\n", "Final Answer: 6"
     state = SimpleNamespace(generated=[ord(c) for c in thinking + answer], thinking_end=len(thinking),
                             answer_begin=len(thinking), thinking_tokens=5, rounds=1, extensions=0, extension_offsets=[],
-                            capped=False, hit_limit=False, entropies=[], probes=[], exited=False)
+                            capped=False, hit_limit=False, policy=SimpleNamespace(rule=Rule()))
     silent = SimpleNamespace(**{**vars(state), "generated": [ord(c) for c in thinking], "answer_begin": len(thinking)})
     rows = [{"id": "q1", "question": "?", "answer": "7"}, {"id": "q2", "question": "?", "answer": "7", "kind": "math"}]
     first, second = _records(SimpleNamespace(tokenizer=_CharTokenizer()), rows, ["p", "p"], [state, silent])

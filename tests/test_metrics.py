@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from s1x.evaluate.stage import wilson_interval
+from s1x.evaluate.records import wilson_interval
 from s1x.evaluate.metrics import BudgetRun, control, majority_vote, majority_voting, performance, scaling, scaling_metrics, vote_sizes
 
 

@@ -13,7 +13,7 @@ import matplotlib.image
 import pytest
 from omegaconf import OmegaConf
 
-from s1x.evaluate.stage import wilson_interval
+from s1x.evaluate.records import wilson_interval
 from s1x.evaluate.metrics import BudgetRun, scaling_metrics
 from s1x.evaluate.results import Method, Point, Result, Series
 from s1x.report import write_report

@@ -13,11 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from s1x.config import DistributedConfig, DistributedStrategy, ModelConfig, TrainMethod
+from s1x.config import DistributedConfig, DistributedStrategy, TrainMethod
 from s1x.train.distributed import expand_nodelist, torch_env_from_slurm
-from s1x.train.stage import TrainJob, write_job
 from tests.conftest import ROOT
-from tests.test_train import ROWS, run_train, train_cfg
+from tests.test_train import run_train, train_cfg
 
 # One example per process and micro step: 2 processes x 2 accumulation steps = the global batch of 4.
 CFG = train_cfg(micro_batch_size=1)

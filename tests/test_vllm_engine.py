@@ -30,7 +30,9 @@ from s1x.evaluate.engines.stream import ThinkingStream  # noqa: E402
 from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor, _write_stand_ins  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
-from s1x.evaluate.stage import evaluate_rows, forcing_policy, word_token_ids  # noqa: E402
+from s1x.evaluate.generation import evaluate_rows  # noqa: E402
+from s1x.evaluate.policy import forcing_policy  # noqa: E402
+from s1x.evaluate.vocabulary import word_token_ids  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
 QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]

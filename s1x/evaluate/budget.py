@@ -1,25 +1,14 @@
 """Budget forcing as one engine-agnostic state machine.
 
 Each sample alternates between asking an engine for tokens (a :class:`Request`) and advancing
-on what came back. Thinking is generated with the end-of-thinking delimiter as a stop token:
-- max N: thinking is requested at most N tokens at a time, counted across every round; when it
-  reaches N the delimiter and the answer cue are forced ("cap").
-- min N: a delimiter before N thinking tokens is dropped and the extension string appended.
-- ignore k: the first k delimiters are dropped, each followed by the extension string.
-- no_wait: thinking as the model ends it, but the engine never generates the policy's suppressed tokens
-  (reflection words) while thinking.
-- entropy: a stop is extended (up to k times) where the entropy of the model's next-token distribution there
-  is above a threshold: the engine measures it between rounds (`Measure`), each decision's value is kept.
-- early_exit: every N thinking tokens a probe forces the answer cue on the shared prefix and reads a short
-  answer (a request that leaves the sample's tokens as they are); thinking ends once the last k agree.
-- schedule: thinking stops at transition tokens too; at each one before the alpha moment the extension is
-  appended with a chance falling linearly to 0 there, drawn from the sample's own seed; the first one after
-  it ends thinking with the answer cue (AlphaOne turns slow thinking into fast there).
+on what came back. Thinking is generated with the end-of-thinking delimiter as a stop token.
 Thinking tokens count only the model's own tokens, never forced ones. Every model token
 (dropped delimiters included) counts against the generation limit, so forcing always ends.
 
-Engines drive it in one of two ways, with the same decisions (`SampleState.advance`; entropy, early_exit and
-schedule decide between rounds, so they always run in rounds, `IN_ROUNDS`):
+What each mode does at a stop, a pause (a cap, the limit, a probe, a transition) and between rounds is its
+`Rule`, in its module under s1x/evaluate/modes/; the state machine asks it. Engines drive it in one of two ways,
+with the same decisions (`SampleState.advance`; modes that decide between rounds always run in rounds, their
+`Mode.in_rounds`):
 - rounds (`run_forcing`): a request ends at each stop and the next one carries the extension;
 - in one generation: the engine puts the extension where the model's stop would have been and goes
   on, which saves a request, its scheduling and its re-prefill per extension, and reads the
@@ -63,9 +52,7 @@ class ForcingPolicy:
     alpha_tokens: int = 0  # schedule: the alpha moment, in thinking tokens
     probability: float = 0.0  # schedule: an extension's chance at a transition at first
     transition_ids: tuple[int, ...] = ()  # schedule: tokens that are transition points
-
-
-IN_ROUNDS = {BudgetMode.entropy, BudgetMode.early_exit, BudgetMode.schedule}  # decided between rounds
+    rule: "Rule" = field(default_factory=lambda: Rule())  # the mode's (s1x/evaluate/modes/); the base: none's
 
 
 class Phase(Enum):
@@ -82,6 +69,45 @@ class Probe:
     at: int
     ids: list[int]
     answer: Optional[tuple[int, ...]]
+
+
+class Rule:
+    """What a budget mode does where thinking pauses. This base is budget=none's: thinking goes on until the
+    model ends it or the generation limit does. A mode's module (s1x/evaluate/modes/) overrides what differs."""
+
+    def thinking_left(self, state: "SampleState") -> int:
+        """Model tokens thinking may still take before the budget or the generation limit ends it."""
+        return state.policy.thinking_limit - state.spent
+
+    def request_tokens(self, state: "SampleState", remaining: int) -> int:
+        """The next thinking request's token limit (early_exit: up to the next probe)."""
+        return remaining
+
+    def stops_extended_below(self, state: "SampleState", room: int) -> int:
+        """A stop after fewer new thinking tokens than this is dropped and the extension appended (`room`: model
+        tokens the limit leaves, less the stop's)."""
+        return 0
+
+    def at_stop(self, state: "SampleState") -> None:
+        """The model ended thinking, and the stop stands."""
+        state.hit_limit = self.must_continue(state)  # the budget says go on, the limit says no more
+        state.open_answer(state.policy.answer_open_ids)
+
+    def must_continue(self, state: "SampleState") -> bool:
+        return False
+
+    def at_pause(self, state: "SampleState", body: list[int]) -> None:
+        """A request ended without a stop: where the budget or the limit ends thinking (early_exit: a probe is
+        due; schedule: a transition)."""
+        state.force_answer()
+
+    def reached_budget(self, state: "SampleState") -> bool:
+        """Whether thinking ends at the budget (a cap) rather than at the generation limit."""
+        return False
+
+    def extras(self, state: "SampleState", decode: Callable[[list[int]], str]) -> dict:
+        """What a record carries of this mode's own (its `extras`)."""
+        return {}
 
 
 @dataclass
@@ -105,19 +131,17 @@ class SampleState:
     exited: bool = False  # early_exit: the probes agreed and ended thinking
 
     def __post_init__(self) -> None:
-        self._draws = random.Random(self.seed)
+        self.draws = random.Random(self.seed)
 
     def request(self) -> Optional[Request]:
         p = self.policy
         if self.phase is Phase.thinking:
             remaining = self.thinking_left()
             if remaining <= 0:
-                self._force_answer()
+                self.force_answer()
                 return self.request()
-            if p.mode is BudgetMode.early_exit:  # up to the next probe
-                remaining = min(remaining, p.probe_every - self.thinking_tokens % p.probe_every)
             stops = (p.think_end_id, *p.end_ids, *p.transition_ids)  # transitions: schedule's only
-            return Request(self.prompt_ids + self.generated, remaining, stops, p.suppress_ids)
+            return Request(self.prompt_ids + self.generated, p.rule.request_tokens(self, remaining), stops, p.suppress_ids)
         if self.phase is Phase.probing:
             return Request(self.prompt_ids + self.generated + list(p.cap_ids), p.probe_tokens, p.end_ids)
         if self.phase is Phase.answer:
@@ -133,91 +157,44 @@ class SampleState:
             self.phase = Phase.done
             return
         if self.phase is Phase.probing:
-            self._read_probe(new_ids)
+            p.rule.read_probe(self, new_ids)
             return
         stopped = bool(new_ids) and new_ids[-1] in (p.think_end_id, *p.end_ids)
         body = list(new_ids[:-1] if stopped else new_ids)
         extended = stopped and len(body) < self.stops_extended_below()
-        transition = not stopped and bool(body) and body[-1] in p.transition_ids
         self.generated += body
         self.thinking_tokens += len(body)
         self.spent += len(new_ids)
-        if transition and self.thinking_tokens >= p.alpha_tokens:  # schedule: after the alpha moment, the end
-            self.capped = True
-            self._open_answer(p.cap_ids)
-        elif transition:  # schedule: thinking goes on, with the extension if the draw says so
-            chance = p.probability * (1 - self.thinking_tokens / p.alpha_tokens)
-            if self._draws.random() < chance and self.thinking_left() > 0:
-                self._extend()
-        elif not stopped and p.mode is BudgetMode.early_exit and self.thinking_left() > 0:
-            self.phase = Phase.probing  # at the next probe: thinking only stops here when a probe is due
-        elif not stopped:
-            self._force_answer()
-        elif extended:
-            self._extend()
-        elif p.mode is BudgetMode.entropy and self.extensions < p.times and self.thinking_left() > 0:
-            self.phase = Phase.measuring
+        if extended:
+            self.extend()
+        elif stopped:
+            p.rule.at_stop(self)
         else:
-            self.hit_limit = self._must_continue()  # the budget says go on, the limit says no more
-            self._open_answer(p.answer_open_ids)
-
-    def decide(self, entropy: float) -> None:
-        """budget=entropy: the model stopped where the next-token distribution has this entropy; above the
-        threshold the stop is dropped and the extension appended, else thinking ends there."""
-        self.entropies.append(entropy)
-        if entropy > self.policy.threshold:
-            self.phase = Phase.thinking
-            self._extend()
-        else:
-            self._open_answer(self.policy.answer_open_ids)
+            p.rule.at_pause(self, body)
 
     def thinking_left(self) -> int:
-        """Model tokens thinking may still take before the cap or the generation limit ends it."""
-        p = self.policy
-        left = p.thinking_limit - self.spent
-        return min(left, p.tokens - self.thinking_tokens) if p.mode is BudgetMode.max else left
+        """Model tokens thinking may still take before the budget or the generation limit ends it."""
+        return self.policy.rule.thinking_left(self)
 
     def stops_extended_below(self) -> int:
         """A stop after fewer than this many new thinking tokens is dropped and the extension appended:
         the budget asks for more thinking there, and the stop plus one more token fit the limit."""
-        p = self.policy
-        room = p.thinking_limit - self.spent - 1
-        if p.mode is BudgetMode.min:
-            return max(0, min(p.tokens - self.thinking_tokens, room))
-        return max(0, room) if p.mode is BudgetMode.ignore and self.extensions < p.times else 0
+        return self.policy.rule.stops_extended_below(self, self.policy.thinking_limit - self.spent - 1)
 
-    def _must_continue(self) -> bool:
-        p = self.policy
-        if p.mode is BudgetMode.min:
-            return self.thinking_tokens < p.tokens
-        return p.mode is BudgetMode.ignore and self.extensions < p.times
-
-    def _extend(self) -> None:
+    def extend(self) -> None:
         self.extension_offsets.append(len(self.generated))
         self.generated += self.policy.extension_ids
         self.extensions += 1
 
-    def _read_probe(self, new_ids: Sequence[int]) -> None:
-        """early_exit: keep the probe (its tokens never join the sample's); end thinking once the last k agree."""
-        p = self.policy
-        finished = bool(new_ids) and new_ids[-1] in p.end_ids
-        self.probes.append(Probe(self.thinking_tokens, list(new_ids), tuple(new_ids[:-1]) if finished else None))
-        recent = {probe.answer for probe in self.probes[-p.agree:]}
-        if len(self.probes) >= p.agree and len(recent) == 1 and None not in recent:
-            self.exited = True
-            self._open_answer(p.cap_ids)
-        else:
-            self.phase = Phase.thinking
-
-    def _force_answer(self) -> None:
-        p = self.policy
-        if p.mode is BudgetMode.max and self.thinking_tokens >= p.tokens:
+    def force_answer(self) -> None:
+        """Thinking ends at the budget (capped) or the generation limit, with the answer cue."""
+        if self.policy.rule.reached_budget(self):
             self.capped = True
         else:
             self.hit_limit = True
-        self._open_answer(p.cap_ids)
+        self.open_answer(self.policy.cap_ids)
 
-    def _open_answer(self, forced: tuple[int, ...]) -> None:
+    def open_answer(self, forced: tuple[int, ...]) -> None:
         self.thinking_end = len(self.generated)
         self.generated += forced
         self.answer_begin = len(self.generated)
@@ -238,7 +215,7 @@ def run_forcing(generate: Generate, states: list[SampleState], on_round: Callabl
             if measure is None:
                 raise ValueError("budget=entropy needs an engine that measures next-token entropy")
             for state, entropy in zip(waiting, measure([s.prompt_ids + s.generated for s in waiting])):
-                state.decide(entropy)
+                state.policy.rule.decide(state, entropy)
         active = [(state, state.request()) for state in states if state.phase is not Phase.done]
         if not active:
             return

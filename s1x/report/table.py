@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from typing import Optional
 
 from s1x.evaluate.metrics import BudgetRun, scaling_metrics
+from s1x.evaluate.modes import amount_keys
 from s1x.evaluate.results import Result, Series
 from s1x.report.cells import _override_values, swept_axes
 
 NO_VALUE = "–"
 # Overrides that only change how much thinking a budget allows: cells differing in them are one method's curve.
-BUDGET_AMOUNTS = {"budget.tokens", "budget.times", "budget.caps", "budget.extensions", "budget.steps",
-                  "budget.length_class"}
+BUDGET_AMOUNTS = amount_keys()
 # The fields the Markdown and LaTeX tables show (the CSV has every field): field -> (header, display factor, decimals)
 FIELDS = {
     "accuracy": ("accuracy (%)", 100, 1),

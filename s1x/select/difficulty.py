@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
-from s1x.evaluate.stage import evaluate_rows, forcing_policy, load_engine
+from s1x.evaluate.engines.loading import load_engine
+from s1x.evaluate.generation import evaluate_rows
+from s1x.evaluate.policy import forcing_policy
 from s1x.models import resolve_model_path
 from s1x.store import Store
 
@@ -72,7 +74,7 @@ def score_without_thinking(rows: list[dict], model_cfg: ModelConfig, model_path:
         import torch
 
         from s1x.chat import S1Format
-        from s1x.evaluate.stage import ANSWER_CUE
+        from s1x.evaluate.policy import ANSWER_CUE
         from s1x.models import inference_placement, load_model, load_tokenizer
 
         tokenizer = load_tokenizer(model_path)

@@ -12,7 +12,7 @@
   ThinkingStream). The answer is a second request.
 
 Both give the same outputs. Where the installed vLLM cannot run the stream (its V2 model runner, no raw
-logprobs), the engine forces in rounds and logs why; so do the budgets decided between rounds (budget.IN_ROUNDS). Every use of vLLM beyond `LLM` is in vllm_adapter.py.
+logprobs), the engine forces in rounds and logs why; so do the budgets decided between rounds (their Mode.in_rounds). Every use of vLLM beyond `LLM` is in vllm_adapter.py.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from vllm.inputs import TokensPrompt
 from vllm.sampling_params import RequestOutputKind
 
 from s1x.config import Forcing
-from s1x.evaluate.budget import IN_ROUNDS, Phase, Request, SampleState, run_forcing
+from s1x.evaluate.budget import Phase, Request, SampleState, run_forcing
+from s1x.evaluate.modes import MODES
 from s1x.evaluate.engines import Engine, OnRound
 from s1x.evaluate.engines import vllm_adapter as adapter
 from s1x.evaluate.engines.stream import ThinkingStream
@@ -95,7 +96,7 @@ class VLLMEngine(Engine):
         return [list(out.outputs[0].token_ids) for out in outputs]
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
-        decided_between_rounds = bool(states) and states[0].policy.mode in IN_ROUNDS
+        decided_between_rounds = bool(states) and MODES[states[0].policy.mode].in_rounds
         if self.forcing is Forcing.stream and decided_between_rounds:
             log.info("budget=%s decides between rounds: forcing in rounds", states[0].policy.mode.value)
         if self.forcing is Forcing.rounds or decided_between_rounds:

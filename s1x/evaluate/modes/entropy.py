@@ -1,0 +1,35 @@
+"""budget=entropy: a stop is dropped and the extend string appended, at most budget.times times, only where the
+entropy of the model's next-token distribution there is above budget.threshold (nats); the engine measures it
+between rounds, and each decision's value is recorded. The idea of entropix (xjdr, 2024)."""
+from s1x.config import BudgetMode
+from s1x.evaluate.budget import Phase, Rule, SampleState
+from s1x.evaluate.modes.mode import Mode
+
+
+class ExtendWhereUncertain(Rule):
+    def at_stop(self, state: SampleState) -> None:
+        if state.extensions < state.policy.times and state.thinking_left() > 0:
+            state.phase = Phase.measuring  # run_forcing measures the entropy there and calls `decide`
+        else:
+            super().at_stop(state)
+
+    def decide(self, state: SampleState, entropy: float) -> None:
+        """The model stopped where the next-token distribution has this entropy: above the threshold the stop is
+        dropped and the extension appended, else thinking ends there."""
+        state.entropies.append(entropy)
+        if entropy > state.policy.threshold:
+            state.phase = Phase.thinking
+            state.extend()
+        else:
+            state.open_answer(state.policy.answer_open_ids)
+
+    def extras(self, state: SampleState, decode) -> dict:
+        return {"entropies": state.entropies}
+
+
+MODE = Mode(BudgetMode.entropy, reads=("threshold", "times", "think_prefix"), amounts=("threshold", "times"),
+            positive=("times",),
+            checks=lambda budget, eval_cfg: [(budget.threshold is not None and budget.threshold >= 0,
+                                              f"budget=entropy: budget.threshold must be >= 0 (nats), got {budget.threshold}")],
+            extends=lambda budget: True, in_rounds=True,
+            policy=lambda tokenizer, budget: dict(threshold=budget.threshold), rule=ExtendWhereUncertain())

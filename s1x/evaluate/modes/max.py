@@ -1,0 +1,17 @@
+"""budget=max N: thinking is requested at most N tokens at a time, counted across every round; when it reaches N
+the delimiter and the answer cue are forced (a cap: the paper's budget forcing, shortening)."""
+from s1x.config import BudgetMode
+from s1x.evaluate.budget import Rule, SampleState
+from s1x.evaluate.modes.mode import Mode
+
+
+class Cap(Rule):
+    def thinking_left(self, state: SampleState) -> int:
+        return min(super().thinking_left(state), state.policy.tokens - state.thinking_tokens)
+
+    def reached_budget(self, state: SampleState) -> bool:
+        return state.thinking_tokens >= state.policy.tokens
+
+
+MODE = Mode(BudgetMode.max, reads=("tokens", "think_prefix"), amounts=("tokens",), positive=("tokens",),
+            bounds=lambda budget: [None, budget.tokens], rule=Cap())

@@ -1,0 +1,43 @@
+"""What a budget mode declares, in its own module: everything the rest of s1x derives from it.
+
+Config validation, store keys, the sweep's inert axes, the engines, the records and the report's grouping of one
+method's cells into a curve read a mode only through its :class:`Mode` (s1x/evaluate/modes/__init__.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig
+from s1x.evaluate.budget import Rule, SampleState
+from s1x.evaluate.results import Point
+
+Check = tuple[str, bool, str]  # (key, holds, what it must be), the key under `budget.` unless it has a dot
+Bounds = Optional[list[Optional[int]]]
+
+
+def _no_checks(budget: BudgetConfig, eval_cfg: EvalConfig) -> list[Check]:
+    return []
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: BudgetMode
+    reads: tuple[str, ...]  # the budget settings it reads: only these enter its eval key
+    # Of `reads`, those that only say how much it thinks: cells that differ in them are one method's curve.
+    amounts: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()  # of `reads`, those that must be > 0
+    checks: Callable[[BudgetConfig, EvalConfig], list[Check]] = _no_checks
+    extends: Callable[[BudgetConfig], bool] = lambda budget: False  # whether it appends the extend string
+    in_rounds: bool = False  # decides between rounds, so an engine cannot force it inside one generation
+    bounds: Callable[[BudgetConfig], Bounds] = lambda budget: None  # [min, max] thinking tokens, for Control
+    instruction: Callable[[BudgetConfig], str] = lambda budget: ""  # what the prompt adds to the question
+    policy: Callable[[object, BudgetConfig], dict] = lambda tokenizer, budget: {}  # its ForcingPolicy settings
+    rule: Rule = field(default_factory=Rule)  # what it does at a stop, a cap and a transition
+    draws: Callable[[BudgetConfig], int] = lambda budget: 1  # samples drawn at most per answer kept
+    redraw: Callable[[SampleState, BudgetConfig], bool] = lambda state, budget: False  # draw this sample again
+    # The points of a whole scaling curve generated at once (s1x/evaluate/curve.py), in its order; None: one point.
+    points: Optional[Callable[[BudgetConfig], list[Point]]] = None
+
+    def __post_init__(self) -> None:
+        assert set(self.amounts) <= set(self.reads) and set(self.positive) <= set(self.reads), self.name
