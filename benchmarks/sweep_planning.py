@@ -99,7 +99,7 @@ def paper_grid_gpu_hours() -> None:
 
     from s1x.config import register
     from s1x.graph import Cell, build_graph, graph_gpu_hours, per_cell_gpu_hours
-    from s1x.pipeline import planned_keys
+    from s1x.keys import planned_keys
     from s1x.validate import validated
 
     register()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from s1x.config import Config, DistributedStrategy
-from s1x.pipeline import select_determining
+from s1x.keys import select_determining
 
 STAGES = ("select", "train", "eval")
 REPORT = "report"

@@ -1,35 +1,30 @@
 """One experiment cell: select -> train -> evaluate, each through the content-addressed store.
 
-The stage modules that bring torch and transformers (about 3 s of imports) are imported where a
-stage runs: a sweep's planning process uses this module's keys and cell records only, and starts
-its first job that much sooner (benchmarks/sweep_planning.py).
+Each stage's store key comes from s1x/keys.py, the cell's record from s1x/outcomes.py. The stage modules that
+bring torch and transformers (about 3 s of imports) are imported where a stage runs, so the SLURM stage entry
+(`run_stage`) starts its work as soon as it can.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-from s1x.evaluate.benchmarks import benchmark_fingerprints, benchmark_questions
-from s1x.evaluate.modes import extends, keyed_budget
-from s1x.evaluate.results import METRICS_FILE
-from s1x.config import Config, DataConfig, DomainClassifier, Strategy, TrainMethod
+from s1x.evaluate.benchmarks import benchmark_questions
+from s1x.config import Config, DomainClassifier, TrainMethod
 from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
-from s1x.embedded import EMBEDDED_VERSION
-from s1x.select.pool import EMBEDDED, load_pool
+from s1x.select.pool import load_pool
 from s1x.select.stage import select
-from s1x.slurm import ACTIVE, ended
 from s1x.store import Store, stage_key
 from s1x.select.tokens import cached_token_counts
 from s1x.tracking import log_cell
+from s1x.keys import eval_determining, planned_keys, select_determining, train_determining
+from s1x.outcomes import CELL_FILE, add_metrics
 
 log = logging.getLogger("s1x")
-CELL_FILE = "cell.json"
 
 
 def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Callable[[Path], Any],
@@ -40,30 +35,6 @@ def _stage(store: Store, stage: str, determining: dict[str, Any], compute: Calla
     log.info("%-8s %-6s %6.1fs  %s  %s", stage, "reused" if reused else "done", seconds, summary, path)
     record[stage] = {"key": path.name, "path": str(path), "reused": reused, "seconds": round(seconds, 3)}
     return path
-
-
-# Eval fields that decide how outputs are computed, never what they are (eval.forcing: stream and rounds
-# give the same records), so the store keys leave them out.
-EVAL_HOW_ONLY = ("forcing",)
-# Eval fields that say where benchmarks come from: the keys hold what they resolve to instead (a local file's
-# content hash, not its path; s1x/evaluate/benchmarks.py).
-BENCHMARK_SOURCES = ("benchmarks", "benchmark_specs", "benchmark_files")
-
-
-def _keyed_eval(cfg: Config) -> dict[str, Any]:
-    keyed = {f.name: getattr(cfg.eval, f.name) for f in dataclasses.fields(cfg.eval)
-             if f.name not in EVAL_HOW_ONLY + BENCHMARK_SOURCES}
-    if keyed["seeds"] == [0]:  # one evaluation at seed 0: what every evaluation was before eval.seeds
-        del keyed["seeds"]
-    return {**keyed, "benchmarks": benchmark_fingerprints(cfg.eval)}
-
-
-def eval_determining(cfg: Config, model_key: str) -> dict[str, Any]:
-    """What decides an evaluation's output; the extension string only matters where it is appended."""
-    determining = {"model": cfg.model, "weights": model_key, "eval": _keyed_eval(cfg), "budget": keyed_budget(cfg.budget)}
-    if extends(cfg.budget):
-        determining["extend"] = cfg.extend.string
-    return determining
 
 
 def run_cell(cfg: Config, run_dir: Path, overrides: list[str], choices: dict[str, str], group: str) -> dict:
@@ -93,51 +64,6 @@ def record_failure(run_dir: Path, overrides: list[str], choices: dict[str, str])
         return
     cell = {"overrides": overrides, "choices": choices, "status": "failed", "stages": {}, "error": traceback.format_exc()}
     cell_file.write_text(json.dumps(cell, indent=2))
-
-
-def _pool_fingerprint(cfg: Config) -> list:
-    """Local pool files enter the selection key with their size and mtime, so an edited file is reselected."""
-    stats = [os.stat(s.path) if Path(s.path).is_file() else None for s in cfg.pool.sources]
-    return [(s.path, st and st.st_size, st and st.st_mtime_ns) for s, st in zip(cfg.pool.sources, stats)]
-
-
-def _data_determining(data: DataConfig) -> dict[str, Any]:
-    """The data config less what its strategy ignores: a sweep over an ignored key is one selection."""
-    ignored = set()
-    if data.strategy is Strategy.full:
-        ignored |= {"size", "seed", "allow_smaller"}
-    if data.strategy not in (Strategy.diverse, Strategy.s1k):
-        ignored.add("domain_classifier")
-    if data.strategy is not Strategy.s1k:
-        ignored |= {"difficulty_models", "solved_at"}
-    return {f.name: getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in ignored}
-
-
-def _embedded_pool(cfg: Config) -> dict[str, Any]:
-    """The embedded generator's version, where its pool is used: its content is not in the config."""
-    return {"embedded": EMBEDDED_VERSION} if any(s.path == EMBEDDED for s in cfg.pool.sources) else {}
-
-
-def select_determining(cfg: Config) -> dict[str, Any]:
-    determining = {"pool": cfg.pool, "files": _pool_fingerprint(cfg), "data": _data_determining(cfg.data),
-                   "benchmarks": benchmark_fingerprints(cfg.eval), "tokenizer": cfg.model.path, **_embedded_pool(cfg)}
-    if cfg.data.strategy is Strategy.s1k:
-        determining["model"] = cfg.model  # without a pool signal or difficulty_models, the base model is scored
-    if cfg.data.difficulty_models or cfg.data.domain_classifier is DomainClassifier.model:
-        determining["model"], determining["eval"] = cfg.model, _keyed_eval(cfg)  # they evaluate or classify with it
-    return determining
-
-
-def train_determining(cfg: Config, selection_key: str) -> dict[str, Any]:
-    # How training is spread (cfg.distributed) does not decide the weights, so it is not in the key.
-    return {"model": cfg.model, "selection": selection_key, "train": cfg.train}
-
-
-def planned_keys(cfg: Config) -> dict[str, Optional[str]]:
-    """Every stage key of a cell, from its config alone: what a launcher plans a sweep with."""
-    selection = stage_key("select", select_determining(cfg))
-    trained = None if cfg.train.method is TrainMethod.none else stage_key("train", train_determining(cfg, selection))
-    return {"select": selection, "train": trained, "eval": stage_key("eval", eval_determining(cfg, trained or "base"))}
 
 
 def _select(cfg: Config, store: Store, base_path: str, stages: dict) -> Path:
@@ -203,13 +129,6 @@ def _evaluate(cfg: Config, store: Store, model_path: str, model_key: str, stages
     )
 
 
-def _add_metrics(cell: dict, results: Path) -> None:
-    """The evaluation's typed results (s1x/evaluate/results.py) and curve metrics, into the cell record."""
-    metrics = json.loads((results / METRICS_FILE).read_text())
-    cell["results"], cell["scaling"] = metrics["results"], metrics.get("scaling", {})
-    cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded
-
-
 def _run_stages(cfg: Config, cell: dict) -> None:
     from s1x.models import resolve_model_path
 
@@ -221,7 +140,7 @@ def _run_stages(cfg: Config, cell: dict) -> None:
     else:
         checkpoint = _train(cfg, store, base_path, selection, stages)
         model_path, model_key = str(checkpoint), checkpoint.name
-    _add_metrics(cell, _evaluate(cfg, store, model_path, model_key, stages))
+    add_metrics(cell, _evaluate(cfg, store, model_path, model_key, stages))
 
 
 def _stored_input(store: Store, stage: str, key: str) -> Path:
@@ -253,74 +172,3 @@ def run_stage(cfg: Config, stage: str, key: str) -> dict:
         model = str(_stored_input(store, "train", keys["train"])) if keys["train"] else base_path
         _evaluate(cfg, store, model, keys["train"] or "base", stages)
     return stages[stage]
-
-
-# A SLURM sweep's cells are records of their stage keys, written when the sweep is planned; what
-# happened to each is read later from the store and the stages' jobs (cell_outcome).
-
-def cell_record(overrides: list[str], choices: dict[str, str], keys: dict[str, Optional[str]],
-                jobs: dict[str, Optional[str]], computes: dict[str, bool], store_dir: str) -> dict:
-    """A planned cell: its stage keys, the job of each stage (None: in the store already), and whether
-    this cell's job computes the stage (False: reused from the store or from another cell's job)."""
-    return {"overrides": overrides, "choices": choices, "status": "planned", "keys": keys, "jobs": jobs,
-            "computes": computes, "store_dir": str(Path(store_dir).resolve()), "stages": {}}
-
-
-def _stage_outcome(store: Store, stage: str, key: str, job: Optional[str], queue: dict[str, str]) -> tuple[str, str]:
-    """(state, error) of one stage: done, failed, running, pending or missing."""
-    if store.is_done(stage, key):
-        return "done", ""
-    record = store.job_record(stage, key) or {}
-    job = record.get("job_id") or job
-    where = f"{stage} job {job}" + (f" (log {record['log']})" if record.get("log") else "")
-    if record.get("state") == "failed":
-        return "failed", f"{where} failed:\n{record.get('error', '')}"
-    state = queue.get(job or "", "")
-    if state and not ended(state):
-        return ACTIVE[state.split(" ")[0]], ""
-    if state and not state.startswith("COMPLETED"):
-        return "failed", f"{where} ended {state}\nSLURM: job {job} ended {state}"
-    return "missing", ""
-
-
-def cell_jobs(record: dict) -> set[str]:
-    """The SLURM jobs a planned cell's outcome depends on: its stages' jobs, and any later job of the same keys."""
-    store = Store(record["store_dir"])
-    later = (store.job_record(stage, key) or {} for stage, key in record["keys"].items() if key)
-    return {j for j in record["jobs"].values() if j} | {r["job_id"] for r in later if r.get("job_id")}
-
-
-def cell_outcome(record: dict, queue: dict[str, str]) -> dict:
-    """A planned cell's outcome from the store and its stages' jobs (`queue`: job id -> SLURM state).
-
-    The first stage that failed gives the cell its error; a cell is done when every stage is in the store.
-    """
-    store, cell = Store(record["store_dir"]), {**record, "stages": {}}
-    states = []
-    for stage, key in record["keys"].items():
-        if key is None:
-            continue
-        state, error = _stage_outcome(store, stage, key, record["jobs"].get(stage), queue)
-        states.append(state)
-        if state == "done":
-            job = store.job_record(stage, key) or {}
-            computes = record["computes"].get(stage, False)
-            cell["stages"][stage] = {"key": key, "path": str(store.path(stage, key)), "reused": not computes,
-                                     "seconds": job.get("seconds", 0.0) if computes else 0.0}
-        elif state == "failed" and "error" not in cell:
-            cell["error"], cell["failed_stage"] = error, stage
-    cell["status"] = next((s for s in ("failed", "running", "pending", "missing") if s in states), "done")
-    if cell["status"] == "done":
-        _add_metrics(cell, store.path("eval", record["keys"]["eval"]))
-    return cell
-
-
-def stage_dir(cell_dir: Path, stage: str) -> Path:
-    """Where a cell's stage output lives: the path its run recorded, or for a cell planned as a SLURM job graph
-    its key in the store; FileNotFoundError where the cell has none (train=none, or the stage never ran)."""
-    cell = json.loads((Path(cell_dir) / CELL_FILE).read_text())
-    if "path" in cell.get("stages", {}).get(stage, {}):
-        return Path(cell["stages"][stage]["path"])
-    if cell.get("keys", {}).get(stage):
-        return Store(cell["store_dir"]).path(stage, cell["keys"][stage])
-    raise FileNotFoundError(f"{cell_dir}: its cell.json names no {stage} output (status {cell.get('status')})")

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from s1x.config import BudgetConfig, Config, ConfigError, is_local, to_config
 from s1x.evaluate.benchmarks import benchmark, benchmark_spec
 from s1x.evaluate.modes import check_budget, unread_reason
-from s1x.pipeline import planned_keys
+from s1x.keys import planned_keys
 from s1x.select.adapters import ADAPTERS
 from s1x.select.preflight import check_pool_rows
 from s1x.store import Store

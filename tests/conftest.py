@@ -1,6 +1,8 @@
-"""Shared fixtures: a tiny random Llama with a small BPE tokenizer that speaks the s1 format."""
+"""Shared fixtures (a tiny random Llama with a small BPE tokenizer that speaks the s1 format), and each test's
+tiers by cost, read from what the test does (`pytest_collection_modifyitems`)."""
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -43,6 +45,31 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+EAGER_QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
+
+
+@pytest.fixture
+def eager_stopper(tiny_model_dir: Path):
+    """The tiny model, with its delimiter made to outscore the token it emits most: it tries to stop early and often."""
+    from collections import Counter
+
+    from s1x.chat import S1Format
+    from s1x.config import ModelConfig
+    from s1x.evaluate.budget import Request
+    from s1x.evaluate.engines.hf import HFEngine
+    from s1x.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    model = load_model(str(tiny_model_dir), "float32")
+    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
+    engine = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
+    prompts = [fmt.encode(fmt.prompt(q)) for q in EAGER_QUESTIONS]
+    favourite = Counter(t for out in engine.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
+    with torch.no_grad():
+        model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
+    return fmt, engine, prompts
+
+
 def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
     """Run the real CLI in a subprocess, as a user would."""
     import subprocess
@@ -52,3 +79,25 @@ def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] 
     if check and result.returncode != 0:
         raise AssertionError(f"s1x {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
+
+
+# What puts a test in a tier, read from its module's name and its own source. slow and docs are marked by hand.
+TIERS = {
+    "cluster": lambda module, source: module in ("test_slurm_cluster", "test_sweep_slurm", "test_requeue")
+    or 'subprocess.run(["srun"' in source,
+    "distributed": lambda module, source: "run_train(" in source and "processes_per_node=" in source,
+    "vllm": lambda module, source: "vllm" in module or "engine=vllm" in source or "VLLMEngine" in source,
+    "cli": lambda module, source: "run_s1x(" in source or "subprocess" in source,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tiers: unit (in process, no model), stage (the tiny model, in process), cli
+    (subprocesses), distributed (DeepSpeed, torchrun), vllm, cluster (SLURM). README names the fast tier."""
+    for item in items:
+        module, source = item.module.__name__.rsplit(".", 1)[-1], inspect.getsource(item.function)
+        tiers = [tier for tier, applies in TIERS.items() if applies(module, source)]
+        if not tiers:
+            tiers = ["stage" if "tiny_model_dir" in item.fixturenames else "unit"]
+        for tier in tiers:
+            item.add_marker(tier)

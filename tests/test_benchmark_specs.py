@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from s1x.config import ConfigError, register
 from s1x.evaluate.benchmarks import builtin_names, builtin_spec, gold_answer, load_benchmark
-from s1x.pipeline import planned_keys
+from s1x.keys import planned_keys
 from s1x.validate import validated
 from tests.conftest import ROOT
 

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
 from s1x.evaluate.engines.stream import ThinkingStream
@@ -16,6 +14,7 @@ from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.modes import MODES, check_budget
 from s1x.models import load_model, load_tokenizer
+from tests.conftest import EAGER_QUESTIONS
 
 THINK_END, END, EXT, OPEN, CAP = 1, 2, 90, 91, 92
 
@@ -235,23 +234,6 @@ def test_a_stand_in_is_only_read_where_one_can_be_written():
 
 # --- the same guarantees with the real transformers engine on a tiny model --------------------------
 
-QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
-
-
-@pytest.fixture
-def eager_stopper(tiny_model_dir: Path):
-    """The tiny model, with its delimiter made to outscore the token it emits most: it tries to stop early and often."""
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    model = load_model(str(tiny_model_dir), "float32")
-    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
-    engine = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
-    prompts = [fmt.encode(fmt.prompt(q)) for q in QUESTIONS]
-    favourite = Counter(t for out in engine.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
-    with torch.no_grad():
-        model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
-    return fmt, engine, prompts
-
-
 def _run(fmt, engine, prompts, budget: BudgetConfig, extend: str = "Wait", limit: int = 120):
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8), budget,
                             ExtendConfig(name=extend.lower() or "none", string=extend))
@@ -298,7 +280,7 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
     tokenizer = load_tokenizer(str(tiny_model_dir))
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
     engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
-    states = _run(fmt, engine, [fmt.encode(fmt.prompt(q)) for q in QUESTIONS], BudgetConfig(mode=BudgetMode.max, tokens=cap))
+    states = _run(fmt, engine, [fmt.encode(fmt.prompt(q)) for q in EAGER_QUESTIONS], BudgetConfig(mode=BudgetMode.max, tokens=cap))
     for s in states:
         assert s.thinking_tokens <= cap
         if s.capped:
@@ -319,7 +301,7 @@ def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper
         tokenizer = load_tokenizer(str(tiny_model_dir))
         fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
         engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
-    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(EAGER_QUESTIONS)]
     eval_cfg = EvalConfig(max_thinking_tokens=60, max_answer_tokens=8)
     extend = ExtendConfig(name="wait", string="Wait")
     caps = [3, 7, 20, 60]
@@ -365,7 +347,7 @@ def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_mo
     engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
     budget = BudgetConfig(mode=BudgetMode.token_conditional, tokens=16, think_prefix="Let me")
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=30, max_answer_tokens=4), budget, ExtendConfig(name="wait", string="Wait"))
-    records = evaluate_rows(fmt, engine, policy, [{"id": "0", "question": QUESTIONS[0], "answer": "5"}], "t", budget)
+    records = evaluate_rows(fmt, engine, policy, [{"id": "0", "question": EAGER_QUESTIONS[0], "answer": "5"}], "t", budget)
     assert records[0]["prompt"].endswith("Compute 2 + 3.\n\nThink for up to 16 tokens.<|im_end|>\n<|im_start|>assistant\n<|im_start|>think\nLet me")
     assert records[0]["extensions"] == 0 and not records[0]["capped"]
 
@@ -378,7 +360,7 @@ def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
     budget = BudgetConfig(mode=BudgetMode.rejection, tokens=30, max_attempts=6)
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=80, max_answer_tokens=4, temperature=1.0), budget,
                             ExtendConfig(name="wait", string="Wait"))
-    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(EAGER_QUESTIONS)]
     records = evaluate_rows(fmt, engine, policy, rows, "t", budget)
     for r in records:
         assert r["thinking_tokens"] <= 30 or r["attempts"] == 6

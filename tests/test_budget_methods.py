@@ -13,7 +13,7 @@ from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.modes import MODES, check_budget
 from s1x.evaluate.vocabulary import transition_token_ids
-from tests.test_budget import CAP, END, EXT, OPEN, THINK_END, eager_stopper  # noqa: F401 (a fixture)
+from tests.test_budget import CAP, END, EXT, OPEN, THINK_END
 
 TRANSITION = 30
 RUNS_ON = 19  # an answer after this thinking token never ends (its probe is cut by the token limit)
@@ -272,7 +272,7 @@ def test_new_modes_key_only_their_own_settings(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from s1x.config import register
-    from s1x.pipeline import planned_keys
+    from s1x.keys import planned_keys
     from s1x.validate import validated
     from tests.conftest import ROOT
 

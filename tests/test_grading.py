@@ -17,7 +17,7 @@ from s1x.evaluate import grading
 from s1x.evaluate.grading import Verdict, grade, grade_choice, grade_exact, grade_math, normalise
 from s1x.evaluate.budget import Rule
 from s1x.evaluate.records import records as _records
-from s1x.pipeline import stage_dir
+from s1x.outcomes import stage_dir
 from s1x.report.audit import audit
 from tests.conftest import ROOT
 

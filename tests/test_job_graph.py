@@ -19,7 +19,8 @@ from hydra_plugins.s1x_launcher.compositions import KeptCompositions
 from s1x.config import register
 from s1x.graph import (Cell, Resources, build_graph, dependencies, graph_gpu_hours, per_cell_gpu_hours, render_plan,
                        stage_resources)
-from s1x.pipeline import cell_outcome, cell_record, planned_keys
+from s1x.keys import planned_keys
+from s1x.outcomes import cell_outcome, cell_record
 from s1x.store import Store, rename_unless_done, stage_key
 from s1x.validate import validated
 from tests.conftest import CONF_DIR

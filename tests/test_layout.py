@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from s1x.config import register
-from s1x.pipeline import planned_keys
+from s1x.keys import planned_keys
 from s1x.validate import validated
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def test_config_is_a_leaf_without_heavy_imports() -> None:
 
 def test_planning_a_cell_loads_no_torch() -> None:
     """What the SLURM launcher imports to validate and key a sweep's cells."""
-    modules = _imports_after("import s1x.validate, s1x.pipeline, s1x.store")
+    modules = _imports_after("import s1x.validate, s1x.keys, s1x.outcomes, s1x.pipeline, s1x.store")
     assert "torch" not in modules and "transformers" not in modules
 
 

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from s1x.config import BudgetConfig, BudgetMode, LengthClass, register
 from s1x.evaluate.modes import MODES, amount_keys, extends, keyed_budget
-from s1x.pipeline import planned_keys
+from s1x.keys import planned_keys
 from s1x.report.table import Row, _method
 from s1x.validate import inert_axes, validated
 from tests.conftest import CONF_DIR, ROOT

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from s1x.config import register
-from s1x.pipeline import planned_keys
+from s1x.keys import planned_keys
 from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 

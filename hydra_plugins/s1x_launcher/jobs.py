@@ -73,7 +73,7 @@ class ReportJob(Requeueable):
         self.sweep_dir, self.configs = sweep_dir, configs  # cell directory name -> its typed config
 
     def __call__(self) -> str:
-        from s1x.pipeline import CELL_FILE
+        from s1x.outcomes import CELL_FILE
         from s1x.report import write_report
         from s1x.report.cells import collect_cells
         from s1x.tracking import log_cell

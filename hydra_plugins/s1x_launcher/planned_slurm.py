@@ -111,7 +111,7 @@ class PlannedSlurmLauncher(Launcher):
     def plan(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, timer: PhaseTimer) -> list[Planned]:
         """Compose and validate every cell (raises ConfigError naming the key), then compute its stage keys."""
         from s1x.graph import Cell
-        from s1x.pipeline import planned_keys
+        from s1x.keys import planned_keys
         from s1x.validate import validated
 
         planned, compositions = [], self.hydra_context.config_loader
@@ -227,7 +227,7 @@ class PlannedSlurmLauncher(Launcher):
 
     def _write_cells(self, sweep_dir: Path, planned: list[Planned], nodes: dict) -> None:
         """Each cell's directory: its composed config and overrides, as Hydra writes them, and its record."""
-        from s1x.pipeline import CELL_FILE, cell_record
+        from s1x.outcomes import CELL_FILE, cell_record
 
         for p in planned:
             cell_dir = sweep_dir / str(p.cell.index)

