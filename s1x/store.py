@@ -11,6 +11,11 @@ a SLURM sweep has one job per key by construction (s1x/graph.py), and where two 
 Beside each key a SLURM sweep keeps a job record (`.<key>.job.json`: job id, state, error), which
 is how a later sweep finds a stage already queued and how a report tells a failed stage from a
 missing one.
+
+An entry proves itself: its manifest (`checksums.json`, written before the rename) lists every file with its size
+and sha256. Reuse checks the sizes each time (cheap); a damaged entry is never served but moved aside
+(`.<key>.damaged-*`) and recomputed. `python -m s1x.store verify [--deep] [--repair]` checks a whole store
+(s1x/store_check.py). Entries written before manifests existed are served as they are, never discarded.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -28,7 +34,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 KEY_FILE = "key.json"
+MANIFEST_FILE = "checksums.json"
 JOB_SUFFIX = ".job.json"
+log = logging.getLogger("s1x")
 
 
 def _plain(value: Any) -> Any:
@@ -67,7 +75,9 @@ class Store:
         return self.root / stage / key
 
     def is_done(self, stage: str, key: str) -> bool:
-        return self.path(stage, key).is_dir()
+        """Whether the entry is there and whole (its files' sizes as its manifest lists them)."""
+        path = self.path(stage, key)
+        return path.is_dir() and not damage(path)
 
     def get_or_compute(
         self, stage: str, determining: dict[str, Any], compute: Callable[[Path], None]
@@ -79,10 +89,13 @@ class Store:
         """
         key = stage_key(stage, determining)
         final = self.path(stage, key)
-        if final.is_dir():
+        if self.is_done(stage, key):
             return final, True
         final.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive(final.parent / f".{key}.lock"):
+            if final.is_dir() and (problem := damage(final)):
+                log.warning("%s %s is damaged (%s): moved aside to %s and computed again", stage, key, problem,
+                            set_aside(final).name)
             if final.is_dir():
                 return final, True
             for stale in final.parent.glob(f".{key}.tmp-*"):
@@ -92,6 +105,7 @@ class Store:
             try:
                 compute(tmp)
                 (tmp / KEY_FILE).write_text(json.dumps({"stage": stage, **_plain(determining)}, indent=2, sort_keys=True))
+                write_manifest(tmp)
                 won = rename_unless_done(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -135,3 +149,51 @@ def rename_unless_done(tmp: Path, final: Path) -> bool:
             raise
         shutil.rmtree(tmp, ignore_errors=True)
         return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(entry: Path) -> None:
+    """List every file of the entry with its size and sha256, in manifest.json."""
+    files = sorted(p for p in entry.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    manifest = {str(p.relative_to(entry)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    (entry / MANIFEST_FILE).write_text(json.dumps({"files": manifest}, indent=2))
+
+
+def damage(entry: Path, deep: bool = False) -> str:
+    """What is wrong with an entry ('' if nothing): a file its manifest lists that is missing, of another size, or
+    (deep) of another sha256. An entry without a manifest (written before manifests) has nothing to check."""
+    try:
+        listed = json.loads((entry / MANIFEST_FILE).read_text())["files"]
+    except FileNotFoundError:
+        return ""
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return f"{MANIFEST_FILE} is unreadable"
+    for name, expected in listed.items():
+        path = entry / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["size"]:
+            return f"{name} is {path.stat().st_size} bytes, the manifest says {expected['size']}"
+        if deep and _sha256(path) != expected["sha256"]:
+            return f"{name} does not hash to the manifest's sha256"
+    return ""
+
+
+def set_aside(entry: Path) -> Path:
+    """Move a damaged entry out of the way (kept, for a look), so its key is computed again."""
+    aside = entry.parent / f".{entry.name}.damaged-{uuid.uuid4().hex[:8]}"
+    os.rename(entry, aside)
+    return aside
+
+
+if __name__ == "__main__":
+    from s1x.store_check import main
+
+    main()
