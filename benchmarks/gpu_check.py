@@ -55,6 +55,7 @@ from s1x.evaluate.budget import SampleState, run_forcing  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.models import inference_placement, load_model, load_tokenizer  # noqa: E402
+from s1x.train.memory import QWEN25_32B, memory_plan  # noqa: E402
 from s1x.train.packing import pack_batch, pad_batch  # noqa: E402
 
 CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
@@ -285,6 +286,19 @@ def table(report: dict) -> list[list[str]]:
     return rows
 
 
+def paper_memory_plan() -> dict:
+    """The paper's run (Qwen2.5-32B, block 32768, 16 GPUs of 80 GB, FSDP, checkpointing), printed and returned:
+    per GPU, with transformers' whole-block fp32 logits and with a loss chunked by 2048 tokens (s1x/train/memory.py)."""
+    plans = {}
+    for name, chunk in (("whole-block logits", None), ("loss in chunks of 2048 tokens", 2048)):
+        plan = memory_plan(QWEN25_32B, block=32768, gpus=16, loss_chunk=chunk)
+        print(f"memory plan, Qwen2.5-32B at block 32768 on 16 x 80 GB, FSDP, {name}: "
+              f"{'fits' if plan.fits(80) else 'does not fit'}")
+        print("\n".join("  " + line for line in plan.lines()))
+        plans[name] = {"total_gb": plan.total / 1e9, "fits_80gb": plan.fits(80)}
+    return plans
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu_check.json")
@@ -330,6 +344,7 @@ def main() -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    report["memory_plan_32b"] = paper_memory_plan()
     print(f"{report['seconds']:.0f} s; {'passed' if report['passed'] else 'FAILED'}; written to {args.out}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
