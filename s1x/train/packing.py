@@ -9,7 +9,7 @@ changes speed, not what is learned.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from transformers import DataCollatorWithFlattening
@@ -34,5 +34,10 @@ def pad_batch(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 pack_batch: Collator = DataCollatorWithFlattening(separator_id=IGNORE_INDEX, return_tensors="pt")
 
 
-def collator(packing: bool, pad_id: int) -> Collator:
-    return pack_batch if packing else lambda examples: pad_batch(examples, pad_id)
+def collator(packing: bool, pad_id: int, logits_to_keep: Optional[int] = None) -> Collator:
+    """Packed or padded batches; with `logits_to_keep`, the model is asked for that many positions' logits only
+    (the chunked loss, s1x/train/loss.py, computes the rest from the hidden states)."""
+    collate = pack_batch if packing else lambda examples: pad_batch(examples, pad_id)
+    if logits_to_keep is None:
+        return collate
+    return lambda examples: {**collate(examples), "logits_to_keep": logits_to_keep}

@@ -34,6 +34,7 @@ from s1x.train.distributed import (cpu_flags, launch_command, start_deepspeed_co
                                   trainer_options, uses_bf16)
 from s1x.train.lora import add_adapters, merge_adapter
 from s1x.models import load_model, load_tokenizer
+from s1x.train.loss import chunked_loss
 from s1x.train.packing import collator
 
 log = logging.getLogger("s1x.train")  # also when run as __main__ by a launcher
@@ -168,12 +169,13 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     start_deepspeed_comm(job.distributed)
     model = load_model(job.base_path, job.model.dtype.value)
     model.config.use_cache = False  # training needs no KV cache, and packed rows need its absence
+    loss = chunked_loss(model)
     if cfg.method is TrainMethod.lora:
         set_seed(cfg.seed)  # the adapters' random initialization
         model = add_adapters(model, cfg)
     throughput = Throughput()
-    trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[throughput],
-                      data_collator=collator(cfg.packing, tokenizer.pad_token_id))
+    trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[throughput], compute_loss_func=loss,
+                      data_collator=collator(cfg.packing, tokenizer.pad_token_id, 1 if loss else None))
     if job.distributed.strategy is DistributedStrategy.fsdp and not trainer.is_fsdp_enabled:
         raise ConfigError("distributed=fsdp: accelerate shards with FSDP on GPUs only, and here would silently train "
                           "unsharded (DDP); use distributed=deepspeed on a CPU")
@@ -196,6 +198,7 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     parameters = sum(_numel(p) for p in model.parameters())
     stats = {
         "examples": len(examples), "truncated": truncated, "steps": result.global_step,
+        "loss": f"chunked, {loss.chunk} tokens of logits at a time" if loss else "transformers (whole-block logits)",
         "train_loss": result.training_loss, "resumed_from_step": throughput.first_step,
         "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
         "parameters": parameters, "trainable_parameters": sum(_numel(p) for p in model.parameters() if p.requires_grad),
