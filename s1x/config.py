@@ -163,6 +163,14 @@ class DataConfig:
         _require(0 < self.solved_at <= 1, f"data.solved_at must be in (0, 1], got {self.solved_at}")
 
 
+class Attention(Enum):
+    """How training attends (s1x/train/attention.py picks for auto); the same sums either way, so not in the key."""
+    auto = "auto"
+    flash = "flash"  # FlashAttention-2 varlen over packed rows' position ids (flash-attn, a GPU)
+    flex = "flex"  # torch's flex_attention with a document block mask (a GPU: no backward on CPUs)
+    sdpa = "sdpa"  # scaled dot-product attention with an explicit block-diagonal mask (CPUs, the fallback)
+
+
 @dataclass
 class TrainConfig:
     method: TrainMethod = MISSING
@@ -180,6 +188,7 @@ class TrainConfig:
     # A micro batch's examples share one row, told apart by position ids, not padded to the longest:
     # the same examples per optimizer step, fewer tokens computed.
     packing: bool = True
+    attention: Attention = Attention.auto
     save_steps: int = 50  # optimizer steps between resumable checkpoints
     # method=lora only: adapters of this rank on these modules, merged into the weights at the end.
     lora_rank: int = 64

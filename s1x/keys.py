@@ -74,9 +74,14 @@ def select_determining(cfg: Config) -> dict[str, Any]:
     return determining
 
 
+# Train fields that decide how the sums are computed, never what they are: not in the key.
+TRAIN_HOW_ONLY = ("attention",)
+
+
 def train_determining(cfg: Config, selection_key: str) -> dict[str, Any]:
     # How training is spread (cfg.distributed) does not decide the weights, so it is not in the key.
-    return {"model": cfg.model, "selection": selection_key, "train": cfg.train}
+    train = {f.name: getattr(cfg.train, f.name) for f in dataclasses.fields(cfg.train) if f.name not in TRAIN_HOW_ONLY}
+    return {"model": cfg.model, "selection": selection_key, "train": train}
 
 
 def planned_keys(cfg: Config) -> dict[str, Optional[str]]:

@@ -11,6 +11,7 @@ job is requeued, so a preempted run loses minutes, not up to `save_steps` steps 
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from s1x.train.distributed import (cpu_flags, launch_command, start_deepspeed_co
                                   trainer_options, uses_bf16)
 from s1x.train.lora import add_adapters, merge_adapter
 from s1x.models import load_model, load_tokenizer
+from s1x.train.attention import training_attention
 from s1x.train.loss import chunked_loss
 from s1x.train.packing import collator
 
@@ -169,6 +171,9 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     start_deepspeed_comm(job.distributed)
     model = load_model(job.base_path, job.model.dtype.value)
     model.config.use_cache = False  # training needs no KV cache, and packed rows need its absence
+    attention = training_attention(cfg.attention, torch.cuda.is_available(), importlib.util.find_spec("flash_attn") is not None,
+                                   importlib.util.find_spec("torch.nn.attention.flex_attention") is not None)
+    model.set_attn_implementation(attention)
     loss = chunked_loss(model)
     if cfg.method is TrainMethod.lora:
         set_seed(cfg.seed)  # the adapters' random initialization
@@ -199,6 +204,7 @@ def fit(job: TrainJob, rows: list[dict]) -> None:
     stats = {
         "examples": len(examples), "truncated": truncated, "steps": result.global_step,
         "loss": f"chunked, {loss.chunk} tokens of logits at a time" if loss else "transformers (whole-block logits)",
+        "attention": attention,
         "train_loss": result.training_loss, "resumed_from_step": throughput.first_step,
         "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
         "parameters": parameters, "trainable_parameters": sum(_numel(p) for p in model.parameters() if p.requires_grad),

@@ -15,7 +15,7 @@ missing one.
 An entry proves itself: its manifest (`checksums.json`, written before the rename) lists every file with its size
 and sha256. Reuse checks the sizes each time (cheap); a damaged entry is never served but moved aside
 (`.<key>.damaged-*`) and recomputed. `python -m s1x.store verify [--deep] [--repair]` checks a whole store
-(s1x/store_check.py). Entries written before manifests existed are served as they are, never discarded.
+(s1x/store/__main__.py). Entries written before manifests existed are served as they are, never discarded.
 """
 from __future__ import annotations
 
@@ -191,9 +191,3 @@ def set_aside(entry: Path) -> Path:
     aside = entry.parent / f".{entry.name}.damaged-{uuid.uuid4().hex[:8]}"
     os.rename(entry, aside)
     return aside
-
-
-if __name__ == "__main__":
-    from s1x.store_check import main
-
-    main()

@@ -53,3 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if not root.is_dir():
         sys.exit(f"s1x: store_dir {root} is not a directory")
     sys.exit(1 if verify(root.resolve(), args.deep, args.repair) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Training's attention: the first of flash, flex and sdpa that runs here, or the one asked for; never in the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from s1x.config import Attention, ConfigError, register
+from s1x.keys import planned_keys
+from s1x.train.attention import training_attention
+from s1x.validate import validated
+from tests.conftest import CONF_DIR
+
+register()
+
+
+@pytest.mark.parametrize("gpu, flash, flex, chosen", [
+    (True, True, True, "flash_attention_2"),
+    (True, False, True, "flex_attention"),
+    (True, False, False, "sdpa"),
+    (False, True, True, "sdpa"),  # flash-attn needs a GPU; flex has no backward on CPUs
+])
+def test_auto_takes_the_first_that_runs(gpu: bool, flash: bool, flex: bool, chosen: str):
+    assert training_attention(Attention.auto, gpu, flash, flex) == chosen
+
+
+@pytest.mark.parametrize("requested, gpu, flash, why", [
+    (Attention.flash, False, True, "needs a GPU"),
+    (Attention.flash, True, False, "flash-attn is not installed"),
+    (Attention.flex, False, False, "needs a GPU"),
+])
+def test_a_requested_attention_that_cannot_run_names_the_key(requested: Attention, gpu: bool, flash: bool, why: str):
+    with pytest.raises(ConfigError, match=f"train.attention={requested.value}: {why}"):
+        training_attention(requested, gpu, flash, True)
+    assert training_attention(Attention.sdpa, gpu, flash, True) == "sdpa"
+
+
+def test_attention_is_not_in_the_train_key(tmp_path: Path):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        keys = [planned_keys(validated(compose("config", overrides=[f"train.attention={a}", f"store_dir={tmp_path}"])))
+                for a in ("auto", "sdpa", "flex")]
+    assert keys[0] == keys[1] == keys[2]
