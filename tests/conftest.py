@@ -48,9 +48,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 EAGER_QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
 
 
-@pytest.fixture
-def eager_stopper(tiny_model_dir: Path):
-    """The tiny model, with its delimiter made to outscore the token it emits most: it tries to stop early and often."""
+def make_eager_stopper(tiny_model_dir: Path):
+    """The tiny model, with its delimiter made to outscore the token it emits most, so it tries to stop early and
+    often: (format, tokenizer, model, an HF engine on it, the encoded EAGER_QUESTIONS prompts)."""
     from collections import Counter
 
     from s1x.chat import S1Format
@@ -67,8 +67,13 @@ def eager_stopper(tiny_model_dir: Path):
     favourite = Counter(t for out in engine.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
     with torch.no_grad():
         model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
-    return fmt, engine, prompts
+    return fmt, tokenizer, model, engine, prompts
 
+
+@pytest.fixture
+def eager_stopper(tiny_model_dir: Path):
+    fmt, _, _, engine, prompts = make_eager_stopper(tiny_model_dir)
+    return fmt, engine, prompts
 
 def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
     """Run the real CLI in a subprocess, as a user would."""

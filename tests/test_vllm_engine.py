@@ -21,8 +21,7 @@ pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip ins
 from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
 
 from s1x.evaluate.budget import Request, SampleState, run_forcing  # noqa: E402
-from s1x.chat import S1Format  # noqa: E402
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing, ModelConfig  # noqa: E402
+from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing  # noqa: E402
 from s1x.evaluate.engines import Engine  # noqa: E402
 from s1x.evaluate.engines import vllm as vllm_module  # noqa: E402
 from s1x.evaluate.engines import vllm_adapter  # noqa: E402
@@ -33,9 +32,8 @@ from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
 from s1x.evaluate.generation import evaluate_rows  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.evaluate.vocabulary import word_token_ids  # noqa: E402
-from s1x.models import load_model, load_tokenizer  # noqa: E402
+from tests.conftest import EAGER_QUESTIONS, make_eager_stopper  # noqa: E402
 
-QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
 MAX_MODEL_LEN = 512  # prompts (~40 tokens) + 120 thinking + 8 answer tokens, with room for forced text
 
 
@@ -43,14 +41,7 @@ MAX_MODEL_LEN = 512  # prompts (~40 tokens) + 120 thinking + 8 answer tokens, wi
 def engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """Both engines on the tiny model with its delimiter made to outscore its favourite token, so it tries
     to stop early and often; vLLM loads from disk, so the edited model is saved first. One LLM per module."""
-    tokenizer = load_tokenizer(str(tiny_model_dir))
-    model = load_model(str(tiny_model_dir), "float32")
-    fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
-    hf = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
-    prompts = [fmt.encode(fmt.prompt(q)) for q in QUESTIONS]
-    favourite = Counter(t for out in hf.generate([Request(p, 30, ()) for p in prompts]) for t in out).most_common(1)[0][0]
-    with torch.no_grad():
-        model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
+    fmt, tokenizer, model, hf, prompts = make_eager_stopper(tiny_model_dir)
     # A second eos in the generation config, as Qwen's has: still only a request's stop ids may end it.
     model.generation_config.eos_token_id = [tokenizer.eos_token_id, fmt.think_end_id]
     path = tmp_path_factory.mktemp("eager-stopper")
@@ -353,7 +344,7 @@ def test_greedy_stand_ins_come_in_band_without_a_temporary_directory(engines, mo
 
 def test_forcing_rounds_and_stream_give_the_same_records(engines):
     fmt, hf, vllm, _ = engines
-    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(QUESTIONS)]
+    rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(EAGER_QUESTIONS)]
     policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
     records = {}
     for forcing in Forcing:

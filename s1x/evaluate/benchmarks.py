@@ -10,7 +10,6 @@ by letter, as s1 graded GPQA.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 import re
@@ -26,6 +25,7 @@ from omegaconf import OmegaConf
 from s1x.config import LOCAL_FORMATS, BenchmarkConfig, BenchmarkKind, ConfigError, EvalConfig
 from s1x.embedded import EMBEDDED_VERSION, generate_benchmark
 from s1x.evaluate.latex import boxed
+from s1x.store import sha256_of
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "conf" / "benchmark"
 EMBEDDED_BENCHMARK_SIZE = 200
@@ -80,11 +80,7 @@ def benchmark_spec(name: str, eval_cfg: EvalConfig) -> BenchmarkConfig:
 
 @lru_cache(maxsize=256)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def file_sha256(path: str) -> str:

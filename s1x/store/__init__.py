@@ -151,7 +151,8 @@ def rename_unless_done(tmp: Path, final: Path) -> bool:
         return False
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's content, read a MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -160,9 +161,9 @@ def _sha256(path: Path) -> str:
 
 
 def write_manifest(entry: Path) -> None:
-    """List every file of the entry with its size and sha256, in manifest.json."""
+    """List every file of the entry with its size and sha256, in its manifest."""
     files = sorted(p for p in entry.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
-    manifest = {str(p.relative_to(entry)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    manifest = {str(p.relative_to(entry)): {"size": p.stat().st_size, "sha256": sha256_of(p)} for p in files}
     (entry / MANIFEST_FILE).write_text(json.dumps({"files": manifest}, indent=2))
 
 
@@ -181,7 +182,7 @@ def damage(entry: Path, deep: bool = False) -> str:
             return f"{name} is missing"
         if path.stat().st_size != expected["size"]:
             return f"{name} is {path.stat().st_size} bytes, the manifest says {expected['size']}"
-        if deep and _sha256(path) != expected["sha256"]:
+        if deep and sha256_of(path) != expected["sha256"]:
             return f"{name} does not hash to the manifest's sha256"
     return ""
 
