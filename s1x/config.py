@@ -314,6 +314,9 @@ class EvalConfig:
                      "eval.engine=vllm: vLLM is not installed (GPU: pip install 's1x[gpu]'; CPU: 's1x[cpu]')")
             _require(0 < self.gpu_memory_utilization <= 1,
                      f"eval.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+            _require(self.max_thinking_tokens + self.max_answer_tokens < self.max_model_len,
+                     f"eval.max_model_len={self.max_model_len} leaves no room for the prompt beside "
+                     f"eval.max_thinking_tokens={self.max_thinking_tokens} and eval.max_answer_tokens={self.max_answer_tokens}")
 
 
 @dataclass
