@@ -21,8 +21,6 @@ def add_metrics(cell: dict, results: Path) -> None:
     cell["budget_bounds"] = metrics.get("budget_bounds")  # absent from evaluations stored before it was recorded
 
 
-
-
 def cell_record(overrides: list[str], choices: dict[str, str], keys: dict[str, Optional[str]],
                 jobs: dict[str, Optional[str]], computes: dict[str, bool], store_dir: str) -> dict:
     """A planned cell: its stage keys, the job of each stage (None: in the store already), and whether

@@ -95,12 +95,10 @@ def _vllm_config(log_file: Optional[str], terminal_level: int) -> Path:
               "handlers": handlers,
               "loggers": {"vllm": {"handlers": list(handlers), "level": min(terminal_level, logging.INFO),
                                    "propagate": False}}}
-    if log_file is not None:  # beside the job's log, so a killed job leaves it there rather than in /tmp
-        path = str(Path(log_file).parent / ".vllm-logging.json")
-        Path(path).write_text(json.dumps(config))
-    else:
-        descriptor, path = tempfile.mkstemp(prefix="s1x-vllm-logging-", suffix=".json")
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(config, handle)
+    # Beside the job's log where there is one, so a killed job leaves it there rather than in /tmp.
+    descriptor, path = tempfile.mkstemp(prefix=".vllm-logging-", suffix=".json",
+                                        dir=Path(log_file).parent if log_file is not None else None)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(config, handle)
     os.environ.update({"VLLM_CONFIGURE_LOGGING": "1", VLLM_CONFIG_PATH: path})
     return Path(path)

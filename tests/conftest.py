@@ -75,6 +75,18 @@ def eager_stopper(tiny_model_dir: Path):
     fmt, _, _, engine, prompts = make_eager_stopper(tiny_model_dir)
     return fmt, engine, prompts
 
+def validated_config(*overrides: str):
+    """The typed config of conf/config.yaml with these overrides, composed and checked as an entry point does."""
+    from hydra import compose, initialize_config_dir
+
+    from s1x.config import register
+    from s1x.validate import validated
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validated(compose("config", overrides=list(overrides)))
+
+
 def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
     """Run the real CLI in a subprocess, as a user would."""
     import subprocess

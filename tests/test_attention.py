@@ -4,15 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from s1x.config import Attention, ConfigError, register
+from s1x.config import Attention, ConfigError
 from s1x.keys import planned_keys
 from s1x.train.attention import training_attention
-from s1x.validate import validated
-from tests.conftest import CONF_DIR
-
-register()
+from tests.conftest import validated_config
 
 
 @pytest.mark.parametrize("gpu, flash, flex, chosen", [
@@ -37,7 +33,5 @@ def test_a_requested_attention_that_cannot_run_names_the_key(requested: Attentio
 
 
 def test_attention_is_not_in_the_train_key(tmp_path: Path):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        keys = [planned_keys(validated(compose("config", overrides=[f"train.attention={a}", f"store_dir={tmp_path}"])))
-                for a in ("auto", "sdpa", "flex")]
+    keys = [planned_keys(validated_config(f"train.attention={a}", f"store_dir={tmp_path}")) for a in ("auto", "sdpa", "flex")]
     assert keys[0] == keys[1] == keys[2]

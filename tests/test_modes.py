@@ -5,26 +5,18 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-
-from s1x.config import BudgetConfig, BudgetMode, LengthClass, register
+from s1x.config import BudgetConfig, BudgetMode, LengthClass
 from s1x.evaluate.modes import MODES, amount_keys, extends, keyed_budget
 from s1x.keys import planned_keys
 from s1x.report.table import Row, _method
-from s1x.validate import inert_axes, validated
-from tests.conftest import CONF_DIR, ROOT
+from s1x.validate import inert_axes
+from tests.conftest import ROOT, validated_config
 
 MODES_DIR = ROOT / "s1x" / "evaluate" / "modes"
-register()
-
-
-def _config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return validated(compose("config", overrides=list(overrides)))
 
 
 def _cells(*overrides_per_cell: list[str]):
-    return [(overrides, _config(*overrides)) for overrides in overrides_per_cell]
+    return [(overrides, validated_config(*overrides)) for overrides in overrides_per_cell]
 
 
 def test_every_mode_is_one_module_named_as_its_mode():
@@ -86,14 +78,14 @@ def test_a_setting_the_mode_does_not_read_changes_no_key_and_is_an_inert_axis(tm
     """The drift the registry fixed: budget.steps entered budget=max's key, so budget.steps=4,6 recomputed and
     passed the inert-axis check."""
     store = f"store_dir={tmp_path}"
-    four, six = (_config("budget=max", "budget.tokens=64", f"budget.steps={n}", store) for n in (4, 6))
-    assert planned_keys(four) == planned_keys(six) == planned_keys(_config("budget=max", "budget.tokens=64", store))
+    four, six = (validated_config("budget=max", "budget.tokens=64", f"budget.steps={n}", store) for n in (4, 6))
+    assert planned_keys(four) == planned_keys(six) == planned_keys(validated_config("budget=max", "budget.tokens=64", store))
     inert = inert_axes(_cells(*[["budget=max", "budget.tokens=64", f"budget.steps={n}", store] for n in (4, 6)]))
     assert list(inert) == ["budget.steps"] and "budget=max does not read budget.steps" in inert["budget.steps"]
     # The curve's prompt never holds budget.think_prefix: it cannot change the curve's key either.
-    assert planned_keys(_config("budget.think_prefix=Let", store)) == planned_keys(_config(store))
+    assert planned_keys(validated_config("budget.think_prefix=Let", store)) == planned_keys(validated_config(store))
     # Where the mode reads it, it does.
-    assert planned_keys(_config("budget=none", "budget.think_prefix=Let", store)) != planned_keys(_config("budget=none", store))
+    assert planned_keys(validated_config("budget=none", "budget.think_prefix=Let", store)) != planned_keys(validated_config("budget=none", store))
 
 
 def test_a_modes_amounts_make_one_curve_in_the_report():
