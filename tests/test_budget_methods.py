@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -79,7 +81,7 @@ def test_entropy_extends_exactly_where_the_model_stops_above_the_threshold(seed:
         return model.entropy(contexts)
 
     states = [SampleState([0, i], policy(BudgetMode.entropy, times=times, threshold=1.0)) for i in range(8)]
-    run_forcing(model.generate, states, measure=measure)
+    run_forcing(model.generate, states, measurer=SimpleNamespace(entropy=measure))
     for s in states:
         contexts = [c for c in measured if c[:2] == s.prompt_ids]
         # Each stop the model made (with extensions to spare) was measured where it stopped, and decided by it.
@@ -226,6 +228,19 @@ def test_hf_entropy_is_the_next_token_distributions(eager_stopper):
     expected = float(-(probabilities * probabilities.log()).sum())
     # Batched with left padding, next to a longer context: the same value as alone.
     assert engine.entropy([prompts[0] + prompts[1], prompts[1]])[1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_hf_confidences_are_minus_the_mean_top_k_logprob_where_each_token_was_drawn(eager_stopper):
+    fmt, engine, prompts = eager_stopper
+    context = prompts[1] + [5, 9, 11]
+    with torch.no_grad():
+        logprobs = engine.model(input_ids=torch.tensor([context])).logits[0].double().log_softmax(-1)
+    start = len(prompts[1])
+    expected = [float(-logprobs[position - 1].topk(3).values.mean()) for position in range(start, len(context))]
+    # Batched with left padding beside a longer context: the same values as alone, one per token from `start`.
+    found = engine.confidences([prompts[0] + context, context], [len(prompts[0]) + start, start], top_k=3)
+    assert found[1] == pytest.approx(expected, rel=1e-5)
+    assert len(found[0]) == len(found[1]) == 3 and all(value > 0 for value in found[0] + found[1])
 
 
 def test_hf_entropy_mode_decides_each_stop_by_its_entropy(eager_stopper):

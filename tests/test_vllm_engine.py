@@ -409,6 +409,16 @@ def test_entropy_reads_the_whole_next_token_distribution(engines):
     assert len(set(values)) == len(values) and all(0 < v < math.log(len(fmt.tokenizer)) for v in values)
 
 
+def test_confidences_read_the_top_k_prompt_logprobs_as_hf_computes_them(engines):
+    fmt, hf, vllm, prompts = engines
+    contexts = [p + out for p, out in zip(prompts, hf.generate([Request(p, 9, ()) for p in prompts]))]
+    starts = [len(p) for p in prompts]
+    values = vllm.confidences(contexts, starts, top_k=4)
+    assert [len(v) for v in values] == [len(c) - s for c, s in zip(contexts, starts)]
+    for found, expected in zip(values, hf.confidences(contexts, starts, top_k=4)):
+        assert found == pytest.approx(expected, rel=1e-4)
+
+
 class _RecordedLLM:
     def __init__(self, **kwargs) -> None:
         self.kwargs = kwargs

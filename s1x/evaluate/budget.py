@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from s1x.config import BudgetMode
 
@@ -57,7 +57,7 @@ class ForcingPolicy:
 
 class Phase(Enum):
     thinking = "thinking"
-    measuring = "measuring"  # entropy: the model stopped; the entropy where it did decides
+    measuring = "measuring"  # the mode reads something off the model to decide (entropy: where it stopped)
     probing = "probing"  # early_exit: a probe's answer is asked for
     answer = "answer"
     done = "done"
@@ -101,6 +101,11 @@ class Rule:
         due; schedule: a transition)."""
         state.force_answer()
 
+    def measure(self, states: list["SampleState"], engine: "Measurer") -> None:
+        """Samples this mode left waiting (Phase.measuring) read what they wait for off the model, all together,
+        and decide on it (entropy: the entropy where each stopped)."""
+        raise ValueError(f"budget={states[0].policy.mode.value} measures nothing between rounds")
+
     def reached_budget(self, state: "SampleState") -> bool:
         """Whether thinking ends at the budget (a cap) rather than at the generation limit."""
         return False
@@ -129,6 +134,7 @@ class SampleState:
     entropies: list[float] = field(default_factory=list)  # entropy: the value at each stop decided on
     probes: list[Probe] = field(default_factory=list)  # early_exit
     exited: bool = False  # early_exit: the probes agreed and ended thinking
+    notes: dict = field(default_factory=dict)  # a mode's own values for this sample (deepconf: its threshold)
 
     def __post_init__(self) -> None:
         self.draws = random.Random(self.seed)
@@ -202,20 +208,32 @@ class SampleState:
 
 
 Generate = Callable[[list[Request]], list[list[int]]]
-Measure = Callable[[list[list[int]]], list[float]]  # contexts -> the entropy (nats) of the next-token distribution
+
+
+class Measurer(Protocol):
+    """What modes that decide between rounds read off the model (engines provide it, s1x/evaluate/engines/)."""
+
+    def entropy(self, contexts: list[list[int]]) -> list[float]:
+        """The entropy (nats) of the next-token distribution after each context."""
+        ...
+
+    def confidences(self, contexts: list[list[int]], starts: list[int], top_k: int) -> list[list[float]]:
+        """Each context's token confidences from position `start` on: minus the mean log-probability of the
+        top_k candidates of the distribution each token was drawn from."""
+        ...
 
 
 def run_forcing(generate: Generate, states: list[SampleState], on_round: Callable[[int], None] = lambda n: None,
-                measure: Optional[Measure] = None) -> None:
-    """Advance all samples together, one engine call per round, until every one is done; samples whose stop
-    waits for its entropy (budget=entropy) get it from `measure`, all together, before the round."""
+                measurer: Optional[Measurer] = None) -> None:
+    """Advance all samples together, one engine call per round, until every one is done; samples that wait on
+    a measurement (Phase.measuring) get it from `measurer`, through their mode's rule, before the round."""
     while True:
         waiting = [state for state in states if state.phase is Phase.measuring]
         if waiting:
-            if measure is None:
-                raise ValueError("budget=entropy needs an engine that measures next-token entropy")
-            for state, entropy in zip(waiting, measure([s.prompt_ids + s.generated for s in waiting])):
-                state.policy.rule.decide(state, entropy)
+            if measurer is None:
+                raise ValueError(f"budget={waiting[0].policy.mode.value} needs an engine that measures the model")
+            for rule in {id(state.policy.rule): state.policy.rule for state in waiting}.values():
+                rule.measure([state for state in waiting if state.policy.rule is rule], measurer)
         active = [(state, state.request()) for state in states if state.phase is not Phase.done]
         if not active:
             return

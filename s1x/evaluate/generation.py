@@ -18,11 +18,61 @@ from s1x.evaluate.records import records
 
 
 def _force(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
-           seed: int = 0) -> list[SampleState]:
-    states = [SampleState(fmt.encode(p), policy, seed=(seed << 32) + i) for i, p in enumerate(prompts)]
+           seed: int = 0, notes: list[dict] | None = None) -> list[SampleState]:
+    states = [SampleState(fmt.encode(p), policy, seed=(seed << 32) + i, notes=dict(notes[i]) if notes else {})
+              for i, p in enumerate(prompts)]
     with tqdm(total=len(states), desc=f"eval {name}", unit="sample") as bar:
         engine.force(states, seed, on_round=lambda done: bar.update(done - bar.n))
     return states
+
+
+class Draws:
+    """Drawing samples of some of the rows, what a mode's own sampling (`Mode.sample`) works with: each sample
+    seeded by its number, redrawn where the mode redraws; the confidences of their thinking; their records."""
+
+    def __init__(self, fmt: S1Format, engine: Engine, policy: ForcingPolicy, rows: list[dict], name: str,
+                 budget: BudgetConfig | None, samples: int, seed: int) -> None:
+        self.fmt, self.engine, self.policy, self.rows, self.samples = fmt, engine, policy, rows, samples
+        self.name, self.budget, self.seed = name, budget, seed
+        self.mode = MODES[budget.mode] if budget is not None else None
+        instruction = self.mode.instruction(budget) if self.mode else ""
+        prefix = budget.think_prefix if self.mode and "think_prefix" in self.mode.reads else ""
+        self.prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
+
+    def draw(self, indices: list[int], sample: int, notes: list[dict] | None = None) -> tuple[list[SampleState], list[int]]:
+        """Sample number `sample` of these rows (their states start with `notes`), and each one's draw count."""
+        draws = self.mode.draws(self.budget) if self.mode else 1
+        seed = self.seed + sample * draws
+        label = self.name if self.samples == 1 else f"{self.name} sample {sample + 1}/{self.samples}"
+        prompts = [self.prompts[i] for i in indices]
+        states = _force(self.fmt, self.engine, self.policy, prompts, label, seed, notes)
+        attempts = [1] * len(prompts)
+        for attempt in range(2, draws + 1):
+            redo = [i for i, state in enumerate(states) if self.mode.redraw(state, self.budget)]
+            if not redo:
+                break
+            redrawn = _force(self.fmt, self.engine, self.policy, [prompts[i] for i in redo],
+                             f"{label} draw {attempt}", seed + attempt - 1, notes and [notes[i] for i in redo])
+            for i, state in zip(redo, redrawn):
+                states[i], attempts[i] = state, attempt
+        return states, attempts
+
+    def confidences(self, states: list[SampleState], top_k: int) -> list[list[float]]:
+        """Token confidences of each sample's thinking (Engine.confidences)."""
+        contexts = [state.prompt_ids + state.generated[: state.thinking_end] for state in states]
+        return self.engine.confidences(contexts, [len(state.prompt_ids) for state in states], top_k)
+
+    def records(self, indices: list[int], states: list[SampleState], attempts: list[int], sample: int) -> list[dict]:
+        return records(self.fmt, [self.rows[i] for i in indices], [self.prompts[i] for i in indices], states,
+                       attempts, sample)
+
+
+def every_sample(draws: Draws, budget: BudgetConfig | None, samples: int) -> list[dict]:
+    """Every row `samples` times, sample by sample: the sampling of every mode without one of its own."""
+    found, rows = [], list(range(len(draws.rows)))
+    for sample in range(samples):
+        found += draws.records(rows, *draws.draw(rows, sample), sample)
+    return found
 
 
 def evaluate_rows(fmt: S1Format, engine: Engine, policy: ForcingPolicy, rows: list[dict], name: str,
@@ -31,38 +81,13 @@ def evaluate_rows(fmt: S1Format, engine: Engine, policy: ForcingPolicy, rows: li
     per row and sample, sample by sample, each sample drawn with its own seeds (from `seed` on).
 
     A mode that draws again (rejection) redraws the samples it rejects, up to its draws, keeping the last
-    draw when none is accepted. The prompt holds the mode's instruction and its thinking starts with
-    budget.think_prefix, where the mode reads them.
+    draw when none is accepted; a mode with a sampling of its own (deepconf) decides which samples are drawn.
+    The prompt holds the mode's instruction and its thinking starts with budget.think_prefix, where the mode
+    reads them.
     """
-    mode = MODES[budget.mode] if budget is not None else None
-    instruction = mode.instruction(budget) if mode else ""
-    prefix = budget.think_prefix if mode and "think_prefix" in mode.reads else ""
-    prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
-    draws = mode.draws(budget) if mode else 1
-    found = []
-    for sample in range(samples):
-        label = name if samples == 1 else f"{name} sample {sample + 1}/{samples}"
-        states, attempts = _draw(fmt, engine, policy, prompts, label, budget, seed + sample * draws)
-        found += records(fmt, rows, prompts, states, attempts, sample)
-    return found
-
-
-def _draw(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
-          budget: BudgetConfig | None, seed: int) -> tuple[list[SampleState], list[int]]:
-    """One sample per prompt (seeds seed, seed + 1, ... for the redraws) and its draw count."""
-    states = _force(fmt, engine, policy, prompts, name, seed)
-    attempts = [1] * len(prompts)
-    if budget is None:
-        return states, attempts
-    mode = MODES[budget.mode]
-    for attempt in range(2, mode.draws(budget) + 1):
-        redo = [i for i, state in enumerate(states) if mode.redraw(state, budget)]
-        if not redo:
-            break
-        redrawn = _force(fmt, engine, policy, [prompts[i] for i in redo], f"{name} draw {attempt}", seed + attempt - 1)
-        for i, state in zip(redo, redrawn):
-            states[i], attempts[i] = state, attempt
-    return states, attempts
+    draws = Draws(fmt, engine, policy, rows, name, budget, samples, seed)
+    sample = draws.mode.sample if draws.mode and draws.mode.sample else every_sample
+    return sample(draws, budget, samples)
 
 
 def evaluate_curve(fmt: S1Format, engine: Engine, eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig,

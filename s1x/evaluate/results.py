@@ -45,25 +45,28 @@ class Point:
 class Method(Enum):
     single = "single"  # every sample's answer graded on its own
     majority = "majority"  # the most common answer among a question's first `samples` samples
+    vote = "vote"  # the budget mode's own vote over a question's samples (deepconf: confidence-weighted)
 
 
 @dataclass(frozen=True)
 class Series:
     """What one column of results holds across cells: a benchmark, at a point of its curve or none, each
-    sample on its own (votes None) or majority voting over `votes` samples."""
+    sample on its own (votes None) or a vote over `votes` samples: majority voting, or the mode's own
+    (`mode_vote`)."""
     benchmark: str
     point: Optional[Point] = None
     votes: Optional[int] = None
+    mode_vote: bool = False
 
     @property
     def label(self) -> str:
-        """For people, never parsed: 'math500', 'math500@4096', 'math500@+2', 'math500 maj@4'."""
+        """For people, never parsed: 'math500', 'math500@4096', 'math500@+2', 'math500 maj@4', 'math500 vote@16'."""
         at = f"@{self.point.label}" if self.point else ""
-        return f"{self.benchmark}{at}" + (f" maj@{self.votes}" if self.votes else "")
+        return f"{self.benchmark}{at}" + (f" {'vote' if self.mode_vote else 'maj'}@{self.votes}" if self.votes else "")
 
     def order(self) -> tuple:
-        """A benchmark, then its curve's points in order, then majority voting by votes."""
-        return self.benchmark, self.point.order() if self.point else (-1, 0), self.votes or 0
+        """A benchmark, then its curve's points in order, then majority voting by votes, then the mode's vote."""
+        return self.benchmark, self.point.order() if self.point else (-1, 0), self.mode_vote, self.votes or 0
 
 
 # Result fields that are measured values (the rest say what was measured, and where its records are).
@@ -95,7 +98,8 @@ class Result:
 
     @property
     def series(self) -> Series:
-        return Series(self.benchmark, self.point, self.samples if self.method is Method.majority else None)
+        voted = self.method is not Method.single
+        return Series(self.benchmark, self.point, self.samples if voted else None, self.method is Method.vote)
 
     def values(self) -> dict[str, float]:
         """Its measured numbers by field, the interval as accuracy_ci95_low / _high; None left out."""

@@ -29,10 +29,11 @@ def _versions(engine: EngineName) -> dict[str, str]:
     return versions
 
 
-def _point_results(name: str, point: Optional[Point], records: list[dict], path: str, eval_cfg: EvalConfig) -> list[Result]:
+def _point_results(name: str, point: Optional[Point], records: list[dict], path: str, eval_cfg: EvalConfig,
+                   budget: BudgetConfig) -> list[Result]:
     """One benchmark's results at one point: every sample on its own (with eval.seeds, each seed's accuracy's mean
     and standard deviation too), and where questions have several samples, majority voting over the first 1, 2,
-    4, ... of them (the parallel-scaling baseline)."""
+    4, ... of them (the parallel-scaling baseline) and the mode's own vote, where it has one."""
     spread = {}
     if len(eval_cfg.seeds) > 1:
         per_seed = [statistics.fmean(r["correct"] for r in records if r["seed"] == seed) for seed in eval_cfg.seeds]
@@ -42,6 +43,10 @@ def _point_results(name: str, point: Optional[Point], records: list[dict], path:
         questions = len({r["id"] for r in records})
         results += [Result(name, point, Method.majority, int(votes), path, questions, vote["accuracy"],
                            vote["thinking_tokens"]) for votes, vote in majority_voting(records).items()]
+        if MODES[budget.mode].vote:
+            vote = MODES[budget.mode].vote(records)
+            results.append(Result(name, point, Method.vote, eval_cfg.samples, path, questions, vote["accuracy"],
+                                  vote["thinking_tokens"]))
     return results
 
 
@@ -81,7 +86,7 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
             for point, records in by_point.items():
                 path = f"{RECORDS_DIR}/{next(files)}.jsonl"
                 write_records(out_dir / path, records)
-                results += _point_results(name, point, records, path, eval_cfg)
+                results += _point_results(name, point, records, path, eval_cfg, budget)
             if mode.points:
                 metrics.setdefault("scaling", {})[name] = scaling_metrics(
                     [BudgetRun(r.mean_thinking_tokens, r.accuracy, None, r.point.cap) for r in results

@@ -163,6 +163,6 @@ def scaling_panels(table: Table) -> dict[str, dict[str, list[tuple[float, float]
             series = measure.series
             if measure.field == "accuracy" and measure in row.values:
                 point = (row.get(series, "mean_thinking_tokens"), row.values[measure])
-                line = f"{method} majority voting".strip() if series.votes else method
+                line = f"{method} {'vote' if series.mode_vote else 'majority voting'}".strip() if series.votes else method
                 panels.setdefault(series.benchmark, {}).setdefault(line, []).append(point)
     return panels

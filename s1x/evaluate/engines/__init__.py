@@ -22,12 +22,17 @@ class Engine(Protocol):
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
         """Budget forcing of whole samples, until every state is done: the decisions of `budget.run_forcing`
-        over `generate` and `entropy`, however the engine serves them."""
+        over `generate` and what the mode measures (`entropy`, `confidences`), however the engine serves them."""
         ...
 
     def entropy(self, contexts: list[list[int]]) -> list[float]:
         """The entropy (nats) of the model's next-token distribution after each context, at temperature 1
         (budget=entropy's decisions)."""
+        ...
+
+    def confidences(self, contexts: list[list[int]], starts: list[int], top_k: int) -> list[list[float]]:
+        """Each context's token confidences from position `start` on: minus the mean log-probability (at
+        temperature 1) of the top_k candidates where each token was drawn (budget=deepconf's)."""
         ...
 
     def close(self) -> None:

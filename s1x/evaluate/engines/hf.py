@@ -21,7 +21,7 @@ class HFEngine(Engine):
         self.temperature = temperature
 
     def force(self, states: list[SampleState], seed: int = 0, on_round: OnRound = lambda done: None) -> None:
-        run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self.entropy)
+        run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self)
 
     @torch.inference_mode()
     def entropy(self, contexts: list[list[int]]) -> list[float]:
@@ -32,6 +32,21 @@ class HFEngine(Engine):
             positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
             values += torch.special.entr(torch.softmax(logits[:, -1].float(), dim=-1)).sum(-1).tolist()
+        return values
+
+    @torch.inference_mode()
+    def confidences(self, contexts: list[list[int]], starts: list[int], top_k: int) -> list[list[float]]:
+        values: list[list[float]] = []
+        for first in range(0, len(contexts), self.batch_size):
+            batch, begins = contexts[first:first + self.batch_size], starts[first:first + self.batch_size]
+            input_ids, attention_mask = self._left_padded(batch)
+            positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
+            top = torch.log_softmax(logits.float(), dim=-1).topk(top_k, dim=-1).values.mean(-1).neg()
+            width = input_ids.shape[1]
+            for row, (ids, start) in enumerate(zip(batch, begins)):
+                offset = width - len(ids)  # the distribution a token was drawn from sits one position before it
+                values.append(top[row, offset + start - 1: width - 1].tolist())
         return values
 
     def close(self) -> None:

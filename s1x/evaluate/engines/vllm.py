@@ -99,7 +99,7 @@ class VLLMEngine(Engine):
         if self.forcing is Forcing.stream and decided_between_rounds:
             log.info("budget=%s decides between rounds: forcing in rounds", states[0].policy.mode.value)
         if self.forcing is Forcing.rounds or decided_between_rounds:
-            run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self.entropy)
+            run_forcing(lambda requests: self.generate(requests, seed), states, on_round, self)
         else:
             self._stream(states, seed, on_round)
 
@@ -114,6 +114,19 @@ class VLLMEngine(Engine):
             for out in self.llm.generate(prompts, params, use_tqdm=False):
                 logprobs = [p.logprob for p in out.outputs[0].logprobs[0].values() if p.logprob > -math.inf]
                 values.append(sum(-math.exp(logprob) * logprob for logprob in logprobs))
+        return values
+
+    def confidences(self, contexts: list[list[int]], starts: list[int], top_k: int) -> list[list[float]]:
+        """From the raw prompt logprobs of each context's top_k candidates (a position's entries add the
+        context's own token where it ranks lower, so the top_k largest are taken)."""
+        params = SamplingParams(max_tokens=1, prompt_logprobs=top_k, temperature=0.0, detokenize=False,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in contexts], params, use_tqdm=False)
+        values = []
+        for out, start in zip(outputs, starts):
+            positions = out.prompt_logprobs[start:]
+            values.append([-sum(sorted((p.logprob for p in entries.values()), reverse=True)[:top_k]) / top_k
+                           for entries in positions])
         return values
 
     def _stream(self, states: list[SampleState], seed: int, on_round: Callable[[int], None]) -> None:

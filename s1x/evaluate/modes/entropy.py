@@ -2,16 +2,20 @@
 entropy of the model's next-token distribution there is above budget.threshold (nats); the engine measures it
 between rounds, and each decision's value is recorded. The idea of entropix (xjdr, 2024)."""
 from s1x.config import BudgetMode
-from s1x.evaluate.budget import Phase, Rule, SampleState
+from s1x.evaluate.budget import Measurer, Phase, Rule, SampleState
 from s1x.evaluate.modes.mode import Mode
 
 
 class ExtendWhereUncertain(Rule):
     def at_stop(self, state: SampleState) -> None:
         if state.extensions < state.policy.times and state.thinking_left() > 0:
-            state.phase = Phase.measuring  # run_forcing measures the entropy there and calls `decide`
+            state.phase = Phase.measuring  # run_forcing has the entropy there measured
         else:
             super().at_stop(state)
+
+    def measure(self, states: list[SampleState], engine: Measurer) -> None:
+        for state, entropy in zip(states, engine.entropy([state.prompt_ids + state.generated for state in states])):
+            self.decide(state, entropy)
 
     def decide(self, state: SampleState, entropy: float) -> None:
         """The model stopped where the next-token distribution has this entropy: above the threshold the stop is
