@@ -6,14 +6,11 @@ method's cells into a curve read a mode only through its :class:`Mode` (s1x/eval
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Any, Callable, Optional
 
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig
 from s1x.evaluate.budget import Rule, SampleState
 from s1x.evaluate.results import Point
-
-if TYPE_CHECKING:
-    from s1x.evaluate.generation import Draws
 
 Check = tuple[str, bool, str]  # (key, holds, what it must be), the key under `budget.` unless it has a dot
 Bounds = Optional[list[Optional[int]]]
@@ -40,8 +37,9 @@ class Mode:
     draws: Callable[[BudgetConfig], int] = lambda budget: 1  # samples drawn at most per answer kept
     redraw: Callable[[SampleState, BudgetConfig], bool] = lambda state, budget: False  # draw this sample again
     # Its own sampling of a question's samples (deepconf: warm-up, threshold, consensus); None: every question
-    # eval.samples times, each sample through `draws`/`redraw`. Gets (Draws, budget, samples), returns records.
-    sample: Optional[Callable[["Draws", BudgetConfig, int], list[dict]]] = None
+    # eval.samples times, each sample through `draws`/`redraw`. Gets (s1x/evaluate/generation.py's Draws, budget,
+    # samples), returns the records.
+    sample: Optional[Callable[[Any, BudgetConfig, int], list[dict]]] = None
     # Its own vote over a question's samples (deepconf's confidence-weighted one): {"accuracy", "thinking_tokens"}.
     vote: Optional[Callable[[list[dict]], dict[str, float]]] = None
     # The points of a whole scaling curve generated at once (s1x/evaluate/curve.py), in its order; None: one point.
