@@ -66,11 +66,12 @@ class BudgetMode(Enum):
     step_conditional = "step_conditional"
     class_conditional = "class_conditional"
     rejection = "rejection"
-    # After s1: NoWait, entropix's uncertainty, Dynasor / DEER's answer probes, AlphaOne's schedule.
+    # After s1: NoWait, entropix's uncertainty, Dynasor / DEER's answer probes, AlphaOne's schedule, DeepConf.
     no_wait = "no_wait"
     entropy = "entropy"
     early_exit = "early_exit"
     schedule = "schedule"
+    deepconf = "deepconf"
 
 
 class LengthClass(Enum):
@@ -339,6 +340,11 @@ class BudgetConfig:
     alpha: float = 1.0  # schedule: AlphaOne's alpha; its moment is after alpha * budget.tokens thinking tokens
     probability: Optional[float] = None  # schedule: an extension's chance at a transition at first, falling linearly to 0
     transition: str = "\n\n"  # schedule: a token holding this text is a transition point
+    window: int = 2048  # deepconf: thinking tokens a group confidence averages
+    top_k: int = 20  # deepconf: candidates a token's confidence averages
+    keep: float = 0.1  # deepconf: the share of most confident traces that vote (online: the warm-up's percentile)
+    warmup: int = 0  # deepconf: traces per question that set the online threshold; 0: offline
+    consensus: float = 0.95  # deepconf online: a question's sampling stops once one answer holds this share of the vote
 
 
 @dataclass

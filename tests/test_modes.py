@@ -40,6 +40,7 @@ def test_every_mode_is_one_module_named_as_its_mode():
     ("entropy", {"threshold", "times", "think_prefix"}, True, True),
     ("early_exit", {"probe_every", "probe_tokens", "agree", "think_prefix"}, False, True),
     ("schedule", {"tokens", "alpha", "probability", "transition", "think_prefix"}, True, True),
+    ("deepconf", {"window", "top_k", "keep", "warmup", "consensus", "think_prefix"}, False, True),
 ])
 def test_the_registry_says_what_each_mode_reads_extends_and_decides(mode, reads, extending, in_rounds):
     declared = MODES[BudgetMode(mode)]

@@ -30,6 +30,7 @@ from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor, _write_stand_ins  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
 from s1x.evaluate.generation import evaluate_rows  # noqa: E402
+from s1x.evaluate.modes.deepconf import lowest_group  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.evaluate.vocabulary import word_token_ids  # noqa: E402
 from tests.conftest import EAGER_QUESTIONS, make_eager_stopper  # noqa: E402
@@ -485,3 +486,25 @@ def test_a_greedy_stand_in_is_written_only_where_the_raw_logprobs_will_show_it(e
     step({300: 1.0})
     state = processor.generations["r2"].stream.state
     assert state.extensions == 1 and state.thinking_tokens == 1  # the first "Wait" thinking, the second forced
+
+
+@pytest.mark.parametrize("driver", ["rounds", "stream"])
+def test_deepconf_stops_the_same_traces_as_hf(engines, driver: str):
+    """Greedy, an online trace's stops (a window below its threshold) fall where HF's do: the threshold sits
+    between the lowest group confidences of the fixture's traces, so some stop and some do not."""
+    fmt, hf, vllm, prompts = engines
+    budget = BudgetConfig(mode=BudgetMode.deepconf, window=6, top_k=4)
+    plain = _run(fmt, hf.force, prompts, budget)
+    lowest = sorted(lowest_group(v, 6) for v in hf.confidences([s.prompt_ids + s.generated[: s.thinking_end] for s in plain],
+                                                                [len(s.prompt_ids) for s in plain], 4))
+    threshold = (lowest[len(lowest) // 2 - 1] + lowest[len(lowest) // 2]) / 2
+    done: list[int] = []
+    reference, under_test = _drivers(hf, vllm, driver, done)
+    runs = []
+    for drive in (reference, under_test):
+        states = [SampleState(p, _policy(fmt, budget), notes=dict(threshold=threshold, window=6, top_k=4)) for p in prompts]
+        drive(states)
+        runs.append(states)
+    assert _outcome(runs[1]) == _outcome(runs[0])
+    stopped = [[s.notes.get("stopped", False) for s in states] for states in runs]
+    assert stopped[0] == stopped[1] and set(stopped[0]) == {True, False}
