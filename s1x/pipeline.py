@@ -122,9 +122,11 @@ def _train(cfg: Config, store: Store, base_path: str, selection: Path, stages: d
 def _evaluate(cfg: Config, store: Store, model_path: str, model_key: str, stages: dict) -> Path:
     from s1x.evaluate.stage import evaluate
 
+    determining = eval_determining(cfg, model_key)
+    progress = store.progress("eval", determining)  # a killed evaluation's finished samples, for its rerun
     return _stage(
-        store, "eval", eval_determining(cfg, model_key),
-        lambda out: evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, model_path, out),
+        store, "eval", determining,
+        lambda out: evaluate(cfg.eval, cfg.budget, cfg.extend, cfg.model, model_path, out, progress),
         f"budget={cfg.budget.mode.value} extend={cfg.extend.name} on {','.join(cfg.eval.benchmarks)}", stages,
     )
 

@@ -508,3 +508,23 @@ def test_deepconf_stops_the_same_traces_as_hf(engines, driver: str):
     assert _outcome(runs[1]) == _outcome(runs[0])
     stopped = [[s.notes.get("stopped", False) for s in states] for states in runs]
     assert stopped[0] == stopped[1] and set(stopped[0]) == {True, False}
+
+
+def test_a_killed_evaluation_resumes_with_the_same_records(engines, tiny_model_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """Greedy, forced in one generation: its own vLLM process is SIGKILLed once half the rows are journaled (they
+    finish one by one); the rerun forces only the other half and writes the uninterrupted run's records."""
+    from tests.killed_eval import ROWS, run
+    from tests.test_resume import counting_force, killed
+
+    fmt, _, vllm, _ = engines
+    _, tokenizer, model, _, _ = make_eager_stopper(tiny_model_dir)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, fmt.think_end_id]  # as the fixture's
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    expected = run(fmt, vllm, "vllm", None)
+    journal = killed("vllm", tmp_path / "model", tmp_path / "progress", kill_after=len(ROWS) // 2)
+    assert len(ROWS) // 2 <= len(journal.found) < len(ROWS)
+    forced = counting_force(vllm, monkeypatch)
+    assert run(fmt, vllm, "vllm", journal) == expected
+    assert len(forced) == len(ROWS) - len(journal.found)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import platform
 import statistics
 from importlib.metadata import version
@@ -14,10 +15,13 @@ from s1x.evaluate.benchmarks import benchmark
 from s1x.evaluate.engines.loading import load_engine
 from s1x.evaluate.generation import evaluate_curve, evaluate_rows
 from s1x.evaluate.metrics import BudgetRun, majority_voting, scaling_metrics
+from s1x.evaluate.journal import Journal
 from s1x.evaluate.modes import MODES
 from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.records import RECORDS_DIR, summarize, write_records
 from s1x.evaluate.results import METRICS_FILE, Method, Point, Result
+
+log = logging.getLogger("s1x")
 
 
 def _versions(engine: EngineName) -> dict[str, str]:
@@ -51,10 +55,14 @@ def _point_results(name: str, point: Optional[Point], records: list[dict], path:
 
 
 def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, model_cfg: ModelConfig,
-             model_path: str, out_dir: Path) -> dict:
+             model_path: str, out_dir: Path, progress: Optional[Path] = None) -> dict:
     """Write per-sample records (records/<i>.jsonl, one file per benchmark and curve point) and metrics.json
-    (typed results, s1x/evaluate/results.py) into out_dir; return the metrics."""
+    (typed results, s1x/evaluate/results.py) into out_dir; return the metrics. With a progress directory, each
+    finished sample is journaled there and a rerun generates only the samples its journal lacks."""
     mode = MODES[budget.mode]
+    journal = Journal(progress) if progress else None
+    if journal and journal.found:
+        log.info("eval     resuming: %d finished samples in %s", len(journal.found), journal.path)
     fmt, engine = load_engine(model_cfg, model_path, eval_cfg)
     with engine:  # frees the model (and vLLM its KV cache and processes) before the next stage of the process
         policy = None if mode.points else forcing_policy(fmt, eval_cfg, budget, extend)
@@ -75,10 +83,10 @@ def evaluate(eval_cfg: EvalConfig, budget: BudgetConfig, extend: ExtendConfig, m
             for index, seed in enumerate(eval_cfg.seeds):  # each seed's samples numbered after the seed before's
                 label, base = name if len(eval_cfg.seeds) == 1 else f"{name} seed {seed}", seed << 20
                 if mode.points:
-                    curve = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, label, base)
+                    curve = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, label, base, journal)
                     found = {point: curve[point.label] for point in mode.points(budget)}
                 else:
-                    found = {None: evaluate_rows(fmt, engine, policy, rows, label, budget, eval_cfg.samples, base)}
+                    found = {None: evaluate_rows(fmt, engine, policy, rows, label, budget, eval_cfg.samples, base, journal)}
                 for point, records in found.items():
                     for record in records:
                         record["seed"], record["sample"] = seed, record["sample"] + index * eval_cfg.samples

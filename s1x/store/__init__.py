@@ -79,6 +79,12 @@ class Store:
         path = self.path(stage, key)
         return path.is_dir() and not damage(path)
 
+    def progress(self, stage: str, determining: dict[str, Any]) -> Path:
+        """Where a stage that resumes keeps its progress (the evaluation's journal): it outlives an attempt that
+        dies and goes once the entry is in place."""
+        key = stage_key(stage, determining)
+        return self.path(stage, key).parent / f".{key}.progress"
+
     def get_or_compute(
         self, stage: str, determining: dict[str, Any], compute: Callable[[Path], None]
     ) -> tuple[Path, bool]:
@@ -107,6 +113,7 @@ class Store:
                 (tmp / KEY_FILE).write_text(json.dumps({"stage": stage, **_plain(determining)}, indent=2, sort_keys=True))
                 write_manifest(tmp)
                 won = rename_unless_done(tmp, final)
+                shutil.rmtree(final.parent / f".{key}.progress", ignore_errors=True)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
