@@ -3,6 +3,7 @@ tiers by cost, read from what the test does (`pytest_collection_modifyitems`).""
 from __future__ import annotations
 
 import inspect
+import re
 import os
 import sys
 from pathlib import Path
@@ -96,6 +97,20 @@ def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] 
     if check and result.returncode != 0:
         raise AssertionError(f"s1x {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
+
+
+def tiny_args(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
+    """A whole cell in seconds: the tiny model, eight training examples, four benchmark problems, HF."""
+    return [
+        "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache", "eval.engine=hf",
+        "data.size=8", "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4",
+        "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12",
+    ]
+
+
+def stage_lines(output: str) -> list[tuple[str, str]]:
+    """(stage, done or reused) of each of s1x's stage lines, in order."""
+    return re.findall(r"\] - (select|train|eval)\s+(done|reused)", output)
 
 
 # What puts a test in a tier, read from its module's name and its own source. slow and docs are marked by hand.

@@ -11,25 +11,13 @@ import pytest
 
 from s1x.evaluate.results import Point
 from s1x.report.cells import collect_cells
-from tests.conftest import ROOT, run_s1x
-
-
-def _tiny_args(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
-    return [
-        "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache", "eval.engine=hf",
-        "data.size=8", "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4",
-        "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12",
-    ]
-
-
-def _stage_lines(output: str) -> list[tuple[str, str]]:
-    return re.findall(r"\] - (select|train|eval)\s+(done|reused)", output)
+from tests.conftest import ROOT, run_s1x, stage_lines, tiny_args
 
 
 def test_sweep_trains_once_per_selection_and_rerun_does_no_work(tiny_model_dir: Path, tmp_path: Path):
-    args = ["-m", "data=random,longest", "extend=wait,hmm", *_tiny_args(tiny_model_dir, tmp_path)]
+    args = ["-m", "data=random,longest", "extend=wait,hmm", *tiny_args(tiny_model_dir, tmp_path)]
     first = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/sweep1"], cwd=ROOT)
-    stages = _stage_lines(first.stderr + first.stdout)
+    stages = stage_lines(first.stderr + first.stdout)
     assert stages.count(("train", "done")) == 2 and stages.count(("train", "reused")) == 2
     assert stages.count(("select", "done")) == 2 and stages.count(("eval", "done")) == 4
     assert len(list((tmp_path / "store" / "train").glob("[0-9a-f]*"))) == 2
@@ -43,14 +31,14 @@ def test_sweep_trains_once_per_selection_and_rerun_does_no_work(tiny_model_dir: 
     assert "embedded accuracy (%)" in report and "extend=hmm" in report
 
     second = run_s1x([*args, f"hydra.sweep.dir={tmp_path}/sweep2"], cwd=ROOT)
-    stages = _stage_lines(second.stderr + second.stdout)
+    stages = stage_lines(second.stderr + second.stdout)
     assert len(stages) == 12 and {status for _, status in stages} == {"reused"}
     assert [c["results"] for c in collect_cells(tmp_path / "sweep2")] == [c["results"] for c in cells]
 
 
 def test_single_run_writes_records_metrics_and_report(tiny_model_dir: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
-    run_s1x([*_tiny_args(tiny_model_dir, tmp_path), "train=none", f"hydra.run.dir={run_dir}"], cwd=ROOT)
+    run_s1x([*tiny_args(tiny_model_dir, tmp_path), "train=none", f"hydra.run.dir={run_dir}"], cwd=ROOT)
     cell = json.loads((run_dir / "cell.json").read_text())
     assert cell["status"] == "done" and "train" not in cell["stages"]
     eval_dir = Path(cell["stages"]["eval"]["path"])
@@ -91,7 +79,7 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
 
 
 def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Path, tmp_path: Path):
-    args = [*_tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=40",
+    args = [*tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=40",
             f"data.difficulty_models=[{tiny_model_dir}]", "eval.max_thinking_tokens=8", "budget=none"]
     first = run_s1x([*args, f"hydra.run.dir={tmp_path}/run1"], cwd=ROOT)
     assert re.search(r"difficulty done .*tiny-llama.* on \d+ pool questions", " ".join((first.stderr + first.stdout).split()))
@@ -111,7 +99,7 @@ def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Pat
 def test_s1k_on_the_embedded_pool_scores_the_base_model_by_default(tiny_model_dir: Path, tmp_path: Path):
     """No pool column and no data.difficulty_models: the configured base model answers each candidate with no
     thinking, and what it gets right is dropped."""
-    args = [*_tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=60",
+    args = [*tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=60",
             "budget=none", "eval.max_thinking_tokens=8", f"hydra.run.dir={tmp_path}/run"]
     result = run_s1x(args, cwd=ROOT)
     assert re.search(r"difficulty done .* answering \d+ pool questions without thinking", " ".join((result.stderr + result.stdout).split()))
@@ -125,7 +113,7 @@ def test_s1k_on_the_embedded_pool_scores_the_base_model_by_default(tiny_model_di
 
 def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
-    run_s1x([*_tiny_args(tiny_model_dir, tmp_path), "train=none", "budget=scale", "budget.caps=[4,8,16]",
+    run_s1x([*tiny_args(tiny_model_dir, tmp_path), "train=none", "budget=scale", "budget.caps=[4,8,16]",
              f"hydra.run.dir={run_dir}"], cwd=ROOT)
     cell = json.loads((run_dir / "cell.json").read_text())
     assert [(r["benchmark"], r["point"], r["method"]) for r in cell["results"]] == [
@@ -142,7 +130,7 @@ def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: 
     from tests.wandb_log import offline_runs
 
     sweep = tmp_path / "sweep"
-    env_args = [*_tiny_args(tiny_model_dir, tmp_path), "logger=wandb", f"hydra.sweep.dir={sweep}"]
+    env_args = [*tiny_args(tiny_model_dir, tmp_path), "logger=wandb", f"hydra.sweep.dir={sweep}"]
     run_s1x(["-m", "data=random,longest", *env_args], cwd=ROOT, env={"WANDB_MODE": "offline"})
     runs = offline_runs(sweep)
     assert len(runs) == 7  # 2 cells x (select, train, eval), and the report
@@ -163,7 +151,7 @@ def test_wandb_offline_runs_per_cell_and_stage_grouped_by_sweep(tiny_model_dir: 
 def test_seeds_repeat_each_cell_in_one_engine_and_report_mean_and_std(tiny_model_dir: Path, tmp_path: Path):
     """eval.seeds=[0,1,2] at temperature 0.6: each cell's 4 problems are answered once per seed (samples 0-2), the
     tables show the seeds' mean ± std beside the pooled interval, and the paired comparisons use all 12 answers."""
-    args = ["-m", "extend=wait,hmm", *_tiny_args(tiny_model_dir, tmp_path), "train=none", "eval.seeds=[0,1,2]",
+    args = ["-m", "extend=wait,hmm", *tiny_args(tiny_model_dir, tmp_path), "train=none", "eval.seeds=[0,1,2]",
             "eval.temperature=0.6", f"hydra.sweep.dir={tmp_path}/sweep"]
     run_s1x(args, cwd=ROOT)
     cells = collect_cells(tmp_path / "sweep")
