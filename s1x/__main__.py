@@ -13,8 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from s1x.config import ConfigError, register
 from s1x.plan import say_what_is_detectable
 from s1x.validate import validated
+from s1x.outcomes import CELL_FILE
 from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
+from s1x.report.cells import STOPPED
 
 log = logging.getLogger("s1x")
 register()
@@ -44,6 +46,12 @@ def main(cfg: DictConfig) -> None:
         (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
         run_cell(typed, run_dir, overrides, choices, group)
+    except KeyboardInterrupt:
+        (run_dir / CELL_FILE).unlink(missing_ok=True)  # unfinished: missing in the report
+        if multirun:
+            raise  # the sweeper reports the cells done so far (hydra_plugins/s1x_sweeper/)
+        log.error(STOPPED)
+        raise SystemExit(130) from None
     except Exception as error:
         if not multirun:
             raise

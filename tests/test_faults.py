@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,23 @@ def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(killed
     assert (tmp_path / "run" / "report.md").is_file()
     if killed == "eval":  # every sample was journaled before the kill: none is generated again
         assert "resuming: 4 finished samples" in output
+
+
+def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missing(tiny_model_dir: Path,
+                                                                                   tmp_path: Path):
+    args = ["-m", "data=random,longest,diverse", *tiny_args(tiny_model_dir, tmp_path), f"hydra.sweep.dir={tmp_path}/sweep"]
+    sweep = subprocess.Popen([sys.executable, "-m", "s1x", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    first = tmp_path / "sweep" / "0" / "cell.json"
+    deadline = time.monotonic() + 300
+    while not (first.exists() and json.loads(first.read_text())["status"] == "done") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGINT)  # as Ctrl-C does, while cell 1 trains
+    output, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130 and "Traceback" not in output, output[-4000:]
+    assert "stopped (Ctrl-C); the same command again reuses everything that finished" in output
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| ") and "data=" in line]
+    assert [row.split(" | ")[2] for row in rows] == ["done", "missing", "missing"], report
+    again = run_s1x(args[:-1] + [f"hydra.sweep.dir={tmp_path}/again"], cwd=ROOT)
+    assert stage_lines(again.stdout + again.stderr)[:3] == [("select", "reused"), ("train", "reused"), ("eval", "reused")]

@@ -9,7 +9,8 @@ submitted to SLURM. `hydra.sweeper.allow_inert_axes=true` runs such a grid anywa
 # with string annotations cannot resolve them.
 import copy
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
@@ -31,11 +32,27 @@ class CheckedSweeper(BasicSweeper):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.allow_inert_axes = allow_inert_axes
 
+    def sweep(self, arguments: list[str]) -> Any:
+        """Hydra's sweep; on Ctrl-C, the report of the cells done so far (the rest missing) and one line."""
+        try:
+            return super().sweep(arguments)
+        except KeyboardInterrupt:
+            import logging
+
+            from s1x.report import write_report
+            from s1x.report.cells import STOPPED
+
+            path = write_report(Path(self.config.hydra.sweep.dir))
+            logging.getLogger("s1x").info("report   %s\n%s", path, path.read_text())
+            logging.getLogger("s1x").error(STOPPED)
+            raise SystemExit(130) from None
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose each cell (as Hydra does: the SLURM launcher reuses these compositions), validate it, then
         the grid. A bad value stops the sweep with one line that names the cell's overrides and the key (a
         user's mistake, not s1x's: no traceback)."""
         from s1x.config import ConfigError
+        from s1x.report.cells import write_planned
         from s1x.plan import say_what_is_detectable
         from s1x.validate import check_sweep, validated
 
@@ -54,3 +71,5 @@ class CheckedSweeper(BasicSweeper):
         except ConfigError as error:
             raise SystemExit(f"s1x: {error}") from None
         say_what_is_detectable([cfg for _, cfg in cells])
+        self.planned = [*getattr(self, "planned", []), *(overrides for overrides, _ in cells)]
+        write_planned(Path(self.config.hydra.sweep.dir), self.planned)
