@@ -17,6 +17,7 @@ from s1x.outcomes import CELL_FILE
 from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
 from s1x.report.cells import STOPPED
+from s1x.store import out_of_space
 
 log = logging.getLogger("s1x")
 register()
@@ -53,6 +54,9 @@ def main(cfg: DictConfig) -> None:
         log.error(STOPPED)
         raise SystemExit(130) from None
     except Exception as error:
+        if not multirun and out_of_space(error):  # not s1x's bug: one line, no traceback
+            raise SystemExit(f"s1x: out of disk space under store_dir={cfg.store_dir} ({error}); the stages that "
+                             "finished are kept: free space and run the same command again") from None
         if not multirun:
             raise
         # One failing cell must not stop a sweep: its error goes to its log and the report.

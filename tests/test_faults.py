@@ -59,3 +59,27 @@ def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missi
     assert [row.split(" | ")[2] for row in rows] == ["done", "missing", "missing"], report
     again = run_s1x(args[:-1] + [f"hydra.sweep.dir={tmp_path}/again"], cwd=ROOT)
     assert stage_lines(again.stdout + again.stderr)[:3] == [("select", "reused"), ("train", "reused"), ("eval", "reused")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 700 KB tmpfs: room for a selection, not for a trained model (needs root, as CI's container has)."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_fails_in_one_line_and_keeps_what_finished(tiny_model_dir: Path, tmp_path: Path, small_disk: Path):
+    args = [*tiny_args(tiny_model_dir, tmp_path), f"store_dir={small_disk}/store", f"hydra.run.dir={tmp_path}/run"]
+    full = run_s1x(args, cwd=ROOT, check=False)
+    output = full.stdout + full.stderr
+    assert full.returncode == 1 and "Traceback" not in output
+    assert f"s1x: out of disk space under store_dir={small_disk}/store" in output
+    store = small_disk / "store"
+    assert _entries(store, "select") and not _entries(store, "train") and not list(store.glob("*/.*.tmp-*"))
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)  # space freed
+    again = run_s1x(args, cwd=ROOT)
+    assert stage_lines(again.stdout + again.stderr) == [("select", "reused"), ("train", "done"), ("eval", "done")]

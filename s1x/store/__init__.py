@@ -142,6 +142,18 @@ class Store:
         return record
 
 
+def out_of_space(error: BaseException) -> bool:
+    """Whether an error (or one it was raised from) is a full disk or quota, whatever library wrote the file
+    (safetensors reports it as its own error, with the OS's message)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(words in str(error) for words in ("No space left on device", "Disk quota exceeded")):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def rename_unless_done(tmp: Path, final: Path) -> bool:
     """Rename a finished tmp directory into place; False (and tmp removed) when another writer got there first.
 
