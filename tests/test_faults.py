@@ -83,3 +83,19 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_finished(tiny_model_dir: P
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)  # space freed
     again = run_s1x(args, cwd=ROOT)
     assert stage_lines(again.stdout + again.stderr) == [("select", "reused"), ("train", "done"), ("eval", "done")]
+
+
+def test_two_sweeps_sharing_cells_on_one_store_compute_each_stage_once(tiny_model_dir: Path, tmp_path: Path):
+    sweeps = [subprocess.Popen([sys.executable, "-m", "s1x", "-m", f"data={data}", *tiny_args(tiny_model_dir, tmp_path),
+                                f"hydra.sweep.dir={tmp_path}/{name}"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+              for name, data in (("a", "random,longest"), ("b", "longest,diverse"))]
+    outputs = [sweep.communicate(timeout=600)[0] for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], outputs
+    lines = [line for output in outputs for line in stage_lines(output)]
+    for stage in STAGES:  # longest's stages: computed by one sweep, waited for and reused by the other
+        assert lines.count((stage, "done")) == 3 and lines.count((stage, "reused")) == 1, lines
+        assert len(_entries(tmp_path / "store", stage)) == 3
+    for name in ("a", "b"):
+        report = (tmp_path / name / "report.md").read_text()
+        assert len([line for line in report.splitlines() if line.startswith("| ") and " done " in line]) == 2
