@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedTokenizerBase
 
 from s1x.config import ConfigError, ModelConfig
-from s1x.store import rename_unless_done
+from s1x.store import damage, rename_unless_done, set_aside, write_manifest
 from s1x.devices import Machine, Placement, detect, place
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
     if not cfg.path.startswith(GGUF_PREFIX):
         return cfg.path
     target = Path(cache_dir).resolve() / "models" / cfg.name
+    if target.is_dir() and (problem := damage(target)):
+        log.warning("the cached %s is damaged (%s): moved aside to %s and converted again", target, problem,
+                    set_aside(target).name)
     if target.is_dir():
         return str(target)
     gguf = _gguf_file(cfg.path)
@@ -59,6 +62,7 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
         )
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_manifest(tmp)  # sizes checked at every use, as a store entry's
         rename_unless_done(tmp, target)  # a process that converted it first wins; its copy is the same
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

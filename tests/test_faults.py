@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_s1x, stage_lines, tiny_args
+from tests.conftest import ROOT, run_s1x, stage_lines, tiny_args, validated_config
 
 STAGES = ["select", "train", "eval"]
 
@@ -99,3 +99,23 @@ def test_two_sweeps_sharing_cells_on_one_store_compute_each_stage_once(tiny_mode
     for name in ("a", "b"):
         report = (tmp_path / name / "report.md").read_text()
         assert len([line for line in report.splitlines() if line.startswith("| ") and " done " in line]) == 2
+
+
+@pytest.mark.slow
+def test_a_corrupted_cached_base_model_is_set_aside_and_converted_again(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture):
+    """The embedded default's SmolLM2, converted from its GGUF into the cache once, is checked at every use."""
+    from s1x.models import resolve_model_path
+    from s1x.store import damage
+
+    model = validated_config().model
+    target = Path(resolve_model_path(model, tmp_path))
+    weights = target / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as handle:
+        handle.truncate(size // 2)
+    with caplog.at_level("WARNING"):
+        assert Path(resolve_model_path(model, tmp_path)) == target
+    assert "is damaged (model.safetensors" in caplog.text and "converted again" in caplog.text
+    assert weights.stat().st_size == size and damage(target, deep=True) == ""
+    assert len(list(target.parent.glob(f".{target.name}.damaged-*"))) == 1
