@@ -57,6 +57,10 @@ def main(cfg: DictConfig) -> None:
         if not multirun and out_of_space(error):  # not s1x's bug: one line, no traceback
             raise SystemExit(f"s1x: out of disk space under store_dir={cfg.store_dir} ({error}); the stages that "
                              "finished are kept: free space and run the same command again") from None
+        if not multirun and type(error).__name__ == "EngineDeadError":
+            raise SystemExit("s1x: vLLM's engine process died during the evaluation (killed, or out of memory: see "
+                             "its log above); the finished samples are journaled: the same command again resumes "
+                             "them") from None
         if not multirun:
             raise
         # One failing cell must not stop a sweep: its error goes to its log and the report.

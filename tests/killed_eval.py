@@ -1,8 +1,9 @@
 """An evaluation that SIGKILLs its process group (itself and vLLM's engine process, as SLURM kills a job's) once
 `kill_after` samples are journaled: the kill -9 of the resume tests. Start it in a session of its own.
 
-    python -m tests.killed_eval ENGINE MODEL_DIR PROGRESS_DIR KILL_AFTER
-ENGINE is hf (4 sampled samples of every row) or vllm (one greedy sample, forced in one generation).
+    python -m tests.killed_eval ENGINE MODEL_DIR PROGRESS_DIR KILL_AFTER [engine-dies]
+ENGINE is hf (4 sampled samples of every row) or vllm (one greedy sample, forced in one generation). With
+`engine-dies`, only vLLM's engine process is SIGKILLed, and the evaluation goes on to meet its death.
 """
 from __future__ import annotations
 
@@ -48,13 +49,18 @@ def engine_for(name: str, model_dir: str):
 
 if __name__ == "__main__":
     name, model_dir, progress, kill_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    engine_dies = sys.argv[5:] == ["engine-dies"]
     journal = Journal(progress)
     append = journal.append
 
     def append_then_die(*args) -> None:
         append(*args)
         if journal.path.exists() and len(journal.path.read_text().splitlines()) >= kill_after:
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+            if not engine_dies:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            for child in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
+                if "EngineCore" in Path(f"/proc/{child}/cmdline").read_text():
+                    os.kill(int(child), signal.SIGKILL)
 
     journal.append = append_then_die
     fmt, engine = engine_for(name, model_dir)

