@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from s1x.config import ConfigError, register
 from s1x.plan import say_what_is_detectable
-from s1x.validate import validated
+from s1x.validate import check_selection, validated
 from s1x.outcomes import CELL_FILE
 from s1x.pipeline import record_failure, run_cell
 from s1x.report import write_report
@@ -36,13 +36,9 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode is RunMode.MULTIRUN
     overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
     try:
-        try:
-            typed = validated(cfg)
-        except ConfigError as error:
-            if multirun:
-                raise
-            raise SystemExit(f"s1x: {error}") from None  # a user's mistake, said in one line: no traceback
-        if not multirun:  # a sweep's plan said it for every cell
+        typed = validated(cfg)
+        if not multirun:  # a sweep's plan did these for every cell
+            check_selection(typed)
             say_what_is_detectable([typed])
         (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         group = Path(hydra_cfg.sweep.dir).name if multirun else run_dir.name
@@ -54,6 +50,8 @@ def main(cfg: DictConfig) -> None:
         log.error(STOPPED)
         raise SystemExit(130) from None
     except Exception as error:
+        if not multirun and isinstance(error, ConfigError):  # the user's input (wherever found): one line
+            raise SystemExit(f"s1x: {error}") from None
         if not multirun and out_of_space(error):  # not s1x's bug: one line, no traceback
             raise SystemExit(f"s1x: out of disk space under store_dir={cfg.store_dir} ({error}); the stages that "
                              "finished are kept: free space and run the same command again") from None

@@ -95,10 +95,17 @@ def check_sweep(cells: Sequence[tuple[Sequence[str], Config]], allow_inert: bool
     checked = set()
     for overrides, cfg in cells:
         key = planned_keys(cfg)["select"]
-        if key in checked or Store(cfg.store_dir).is_done("select", key):
+        if key in checked:
             continue
         checked.add(key)
         try:
-            check_pool_rows(cfg)
+            check_selection(cfg)
         except ConfigError as error:
             raise ConfigError(f"cell {' '.join(overrides) or '(defaults)'}: {error}") from None
+
+
+def check_selection(cfg: Config) -> None:
+    """ConfigError if the pool cannot give the selection (its file unreadable, a row incomplete, an id twice, too
+    few rows after filtering); nothing to check where the selection is in the store already."""
+    if not Store(cfg.store_dir).is_done("select", planned_keys(cfg)["select"]):
+        check_pool_rows(cfg)

