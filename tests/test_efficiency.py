@@ -83,12 +83,13 @@ def test_the_comparison_experiment_runs_in_miniature(tiny_model_dir: Path, tmp_p
              "train.global_batch_size=4", "train.micro_batch_size=4", "eval.limit=4", "eval.max_thinking_tokens=64",
              "eval.max_answer_tokens=6", f"hydra.sweep.dir={sweep}"], cwd=ROOT)
     cells = collect_cells(sweep)
-    assert len(cells) == 12 and {c["status"] for c in cells} == {"done"}
+    assert len(cells) == 13 and {c["status"] for c in cells} == {"done"}
     assert len({c["stages"]["train"]["key"] for c in cells}) == 1  # one trained model for every method
     report = (sweep / "report.md").read_text()
     assert "## Efficiency: thinking tokens at plain decoding's accuracy" in report
     methods = report.split("## Efficiency")[1]
     for method in ("budget=none", "budget=max", "budget=curve", "budget=no_wait", "budget=token_conditional",
-                   "budget=entropy", "budget=early_exit", "budget=schedule"):
+                   "budget=entropy", "budget=early_exit", "budget=schedule", "budget=deepconf vote",
+                   "budget=deepconf majority voting"):
         assert f"| {method} |" in methods
     assert matplotlib.image.imread(sweep / "efficiency.png").shape[0] > 300

@@ -72,4 +72,5 @@ class CheckedSweeper(BasicSweeper):
             raise SystemExit(f"s1x: {error}") from None
         say_what_is_detectable([cfg for _, cfg in cells])
         self.planned = [*getattr(self, "planned", []), *(overrides for overrides, _ in cells)]
-        write_planned(Path(self.config.hydra.sweep.dir), self.planned)
+        if not self.config.hydra.launcher.get("dry_run", False):  # a dry run writes nothing
+            write_planned(Path(self.config.hydra.sweep.dir), self.planned)
