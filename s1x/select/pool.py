@@ -31,7 +31,7 @@ def _load_rows(pool_name: str, source: PoolSource) -> list[dict]:
 
 def _unreadable(path: str) -> str:
     """Where a local JSON Lines file stops being JSON ('' when every line parses, or it is not JSON Lines)."""
-    if not is_local(path) or Path(path).suffix not in (".jsonl", ".json"):
+    if not is_local(path) or Path(path).suffix != ".jsonl":  # a .json file may hold one document over many lines
         return ""
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         try:
