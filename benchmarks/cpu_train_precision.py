@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from s1x.chat import S1Format  # noqa: E402
-from s1x.config import register  # noqa: E402
+from s1x.schemas import register  # noqa: E402
 from s1x.models import load_model, load_tokenizer, resolve_model_path  # noqa: E402
 from s1x.select.pool import load_pool  # noqa: E402
 from s1x.train.distributed import cpu_flags  # noqa: E402

@@ -29,10 +29,11 @@ import torch  # noqa: E402
 
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing  # noqa: E402
 from s1x.chat import S1Format  # noqa: E402
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
+from s1x.config import BudgetMode, EvalConfig, ExtendConfig, ModelConfig  # noqa: E402
 from s1x.embedded import generate_benchmark, generate_pool  # noqa: E402
 from s1x.evaluate.engines.vllm import VLLMEngine  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
+from s1x.evaluate.modes import budget_config  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.models import load_model, load_tokenizer  # noqa: E402
 
@@ -86,7 +87,7 @@ def eager_stopper(source: str, target: Path, questions: list[str], factor: float
 
 def policy(fmt: S1Format) -> ForcingPolicy:
     return forcing_policy(fmt, EvalConfig(max_thinking_tokens=THINKING_LIMIT, max_answer_tokens=ANSWER_LIMIT),
-                          BudgetConfig(mode=BudgetMode.min, tokens=MIN_TOKENS), ExtendConfig(name="wait", string="Wait"))
+                          budget_config(BudgetMode.min, tokens=MIN_TOKENS), ExtendConfig(name="wait", string="Wait"))
 
 
 def counted(engine: VLLMEngine, fmt: S1Format, prompts: list[list[int]]) -> tuple[list[int], list[int], list[SampleState]]:

@@ -53,6 +53,7 @@ from s1x.devices import detect  # noqa: E402
 from s1x.embedded import generate_benchmark, generate_pool  # noqa: E402
 from s1x.evaluate.budget import SampleState, run_forcing  # noqa: E402
 from s1x.evaluate.engines.hf import HFEngine  # noqa: E402
+from s1x.evaluate.modes import budget_config  # noqa: E402
 from s1x.evaluate.policy import forcing_policy  # noqa: E402
 from s1x.models import inference_placement, load_model, load_tokenizer  # noqa: E402
 from s1x.train.memory import QWEN25_32B, memory_plan  # noqa: E402
@@ -224,7 +225,7 @@ def force(fmt: S1Format, engine: HFEngine, prompts: list[list[int]], budget: Bud
     sync(device)
     seconds = time.perf_counter() - start
     thinking = [s.thinking_tokens for s in states]
-    n, k = budget.tokens, budget.times
+    n, k = getattr(budget, "tokens", None), getattr(budget, "times", None)  # what its mode has of the two
     if budget.mode is BudgetMode.max:
         guarantee = all(t <= n for t in thinking) and any(s.capped for s in states)
     elif budget.mode is BudgetMode.min:
@@ -254,10 +255,10 @@ def forcing(model, fmt: S1Format, shape: Shape) -> dict:
 
     model.generate = checked
     prompts = [fmt.encode(fmt.prompt(r["question"])) for r in generate_benchmark(shape.prompts, SEED + 1)]
-    results = {"max": force(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.max, tokens=shape.max_tokens), shape)}
+    results = {"max": force(fmt, engine, prompts, budget_config(BudgetMode.max, tokens=shape.max_tokens), shape)}
     stopper = Stopper(model, fmt.think_end_id, 1 / shape.stop_every, device)
-    results["min"] = force(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.min, tokens=shape.min_tokens), shape)
-    results["ignore"] = force(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.ignore, times=shape.ignore_times), shape)
+    results["min"] = force(fmt, engine, prompts, budget_config(BudgetMode.min, tokens=shape.min_tokens), shape)
+    results["ignore"] = force(fmt, engine, prompts, budget_config(BudgetMode.ignore, times=shape.ignore_times), shape)
     stopper.handle.remove()
     return results
 

@@ -97,7 +97,7 @@ def paper_grid_gpu_hours() -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from s1x.config import register
+    from s1x.schemas import register
     from s1x.graph import Cell, build_graph, graph_gpu_hours, per_cell_gpu_hours
     from s1x.keys import planned_keys
     from s1x.validate import validated

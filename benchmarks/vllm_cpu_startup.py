@@ -55,7 +55,7 @@ def child(llm_args: dict, ids_file: str, model: str) -> None:
 
     import s1x.evaluate.engines.vllm as engine_module
     import s1x.evaluate.stage as stage
-    from s1x.config import register
+    from s1x.schemas import register
     from s1x.models import resolve_model_path
     from s1x.validate import validated
 

@@ -10,7 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from s1x.config import ConfigError, register
+from s1x.config import ConfigError
+from s1x.schemas import register
 from s1x.plan import say_what_is_detectable
 from s1x.validate import check_selection, validated
 from s1x.outcomes import CELL_FILE

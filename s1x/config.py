@@ -14,7 +14,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -72,11 +71,6 @@ class BudgetMode(Enum):
     early_exit = "early_exit"
     schedule = "schedule"
     deepconf = "deepconf"
-
-
-class LengthClass(Enum):
-    short = "short"
-    long = "long"
 
 
 class LoggerKind(Enum):
@@ -322,29 +316,9 @@ class EvalConfig:
 
 @dataclass
 class BudgetConfig:
-    """Every mode's settings; which a mode reads, and their checks, its module says (s1x/evaluate/modes/)."""
+    """What every mode's settings share. A mode's own settings subclass it in its module (s1x/evaluate/modes/), whose
+    schema `budget=<mode>` composes: a key the mode does not read is a typo there."""
     mode: BudgetMode = MISSING
-    tokens: Optional[int] = None  # N for max / min / token_conditional / rejection; schedule: the usual thinking
-    times: Optional[int] = None  # k for ignore: suppress the end of thinking k times; entropy: at most k times
-    caps: list[int] = field(default_factory=list)  # scale: the max caps of the curve
-    extensions: list[int] = field(default_factory=list)  # scale: points that ignore the end of thinking k times
-    steps: Optional[int] = None  # step_conditional: the number of steps asked for
-    length_class: LengthClass = LengthClass.short  # class_conditional: which generic prompt
-    max_attempts: int = 16  # rejection: samples drawn before keeping the last one
-    think_prefix: str = ""  # token forcing: the thinking starts with this text
-    suppress: list[str] = field(default_factory=list)  # no_wait: words whose tokens thinking never generates
-    threshold: Optional[float] = None  # entropy: a stop is extended where the next-token entropy (nats) is above it
-    probe_every: Optional[int] = None  # early_exit: thinking tokens between answer probes
-    probe_tokens: int = 16  # early_exit: the longest answer a probe reads
-    agree: int = 2  # early_exit: thinking ends once this many probes in a row give the same answer
-    alpha: float = 1.0  # schedule: AlphaOne's alpha; its moment is after alpha * budget.tokens thinking tokens
-    probability: Optional[float] = None  # schedule: an extension's chance at a transition at first, falling linearly to 0
-    transition: str = "\n\n"  # schedule: a token holding this text is a transition point
-    window: int = 2048  # deepconf: thinking tokens a group confidence averages
-    top_k: int = 20  # deepconf: candidates a token's confidence averages
-    keep: float = 0.1  # deepconf: the share of most confident traces that vote (online: the warm-up's percentile)
-    warmup: int = 0  # deepconf: traces per question that set the online threshold; 0: offline
-    consensus: float = 0.95  # deepconf online: a question's sampling stops once one answer holds this share of the vote
 
 
 @dataclass
@@ -378,10 +352,6 @@ class Config:
     store_dir: str = ".s1x/store"  # content-addressed stage outputs, shared by every run
     cache_dir: str = ".s1x/cache"  # converted models and other derived files
     log_level: str = "WARNING"  # the libraries' logs on the terminal from this level (s1x's: all); the log file has all
-
-
-def register() -> None:
-    ConfigStore.instance().store(name="s1x_schema", node=Config)
 
 
 def to_config(cfg: DictConfig) -> Config:

@@ -121,7 +121,7 @@ def validated_config(*overrides: str):
     """The typed config of conf/config.yaml with these overrides, composed and checked as an entry point does."""
     from hydra import compose, initialize_config_dir
 
-    from s1x.config import register
+    from s1x.schemas import register
     from s1x.validate import validated
 
     register()
@@ -140,12 +140,13 @@ def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] 
     return result
 
 
-def tiny_args(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
-    """A whole cell in seconds: the tiny model, eight training examples, four benchmark problems, HF."""
+def tiny_args(tiny_model_dir: Path, tmp_path: Path, budget: tuple[str, ...] = ("budget=min", "budget.tokens=12")) -> list[str]:
+    """A whole cell in seconds: the tiny model, eight training examples, four benchmark problems, HF. `budget`:
+    its budget overrides (a mode's settings exist only under its own mode, so another mode replaces them)."""
     return [
         "model=tiny", f"model.path={tiny_model_dir}", f"store_dir={tmp_path}/store", f"cache_dir={tmp_path}/cache", "eval.engine=hf",
         "data.size=8", "train.epochs=1", "train.global_batch_size=4", "train.micro_batch_size=4",
-        "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", "budget=min", "budget.tokens=12",
+        "eval.limit=4", "eval.max_thinking_tokens=24", "eval.max_answer_tokens=6", *budget,
     ]
 
 

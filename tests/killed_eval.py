@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from s1x.chat import S1Format
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.config import BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.generation import evaluate_rows
 from s1x.evaluate.journal import Journal
 from s1x.evaluate.policy import forcing_policy
@@ -28,7 +29,7 @@ TEMPERATURE = {"hf": 1.0, "vllm": 0.0}
 def run(fmt: S1Format, engine, name: str, journal: Journal | None) -> list[dict]:
     eval_cfg = EvalConfig(max_thinking_tokens=40, max_answer_tokens=6, temperature=TEMPERATURE[name],
                           samples=SAMPLES[name])
-    budget = BudgetConfig(mode=BudgetMode.ignore, times=1)
+    budget = budget_config(BudgetMode.ignore, times=1)
     policy = forcing_policy(fmt, eval_cfg, budget, ExtendConfig(name="wait", string="Wait"))
     return evaluate_rows(fmt, engine, policy, ROWS, "resume", budget, SAMPLES[name], seed=7, journal=journal)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from s1x.config import ConfigError, register
+from s1x.config import ConfigError
+from s1x.schemas import register
 from s1x.evaluate.benchmarks import builtin_names, builtin_spec, gold_answer, load_benchmark
 from s1x.keys import planned_keys
 from s1x.validate import validated

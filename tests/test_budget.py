@@ -10,6 +10,7 @@ from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_
 from s1x.evaluate.engines.stream import ThinkingStream
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig, ExtendConfig, ModelConfig
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.modes import MODES, check_budget
@@ -244,7 +245,7 @@ def _run(fmt, engine, prompts, budget: BudgetConfig, extend: str = "Wait", limit
 
 def test_hf_min_forces_extensions_until_the_budget(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    states = _run(fmt, engine, prompts, budget_config(BudgetMode.min, tokens=40))
     assert sum(s.extensions for s in states) > 0, "the fixture model should try to stop early"
     for s in states:
         assert s.thinking_tokens >= 40 or s.hit_limit
@@ -258,7 +259,7 @@ def test_hf_min_forces_extensions_until_the_budget(eager_stopper):
 
 def test_hf_ignore_appends_the_string_exactly_k_times(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.ignore, times=2), extend="Hmm", limit=400)
+    states = _run(fmt, engine, prompts, budget_config(BudgetMode.ignore, times=2), extend="Hmm", limit=400)
     hmm = fmt.encode("Hmm")
     assert any(s.extensions == 2 for s in states)
     for s in states:
@@ -268,7 +269,7 @@ def test_hf_ignore_appends_the_string_exactly_k_times(eager_stopper):
 
 def test_hf_none_extension_appends_nothing(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.min, tokens=40), extend="")
+    states = _run(fmt, engine, prompts, budget_config(BudgetMode.min, tokens=40), extend="")
     assert sum(s.extensions for s in states) > 0
     for s in states:
         assert s.thinking_tokens == s.thinking_end  # nothing but the model's own tokens in the thinking
@@ -280,7 +281,7 @@ def test_hf_max_caps_thinking(tiny_model_dir: Path, cap: int):
     tokenizer = load_tokenizer(str(tiny_model_dir))
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
     engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
-    states = _run(fmt, engine, [fmt.encode(fmt.prompt(q)) for q in EAGER_QUESTIONS], BudgetConfig(mode=BudgetMode.max, tokens=cap))
+    states = _run(fmt, engine, [fmt.encode(fmt.prompt(q)) for q in EAGER_QUESTIONS], budget_config(BudgetMode.max, tokens=cap))
     for s in states:
         assert s.thinking_tokens <= cap
         if s.capped:
@@ -313,11 +314,11 @@ def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper
         return engine_generate(requests, seed)
 
     engine.generate = counting
-    budget = BudgetConfig(mode=BudgetMode.scale, caps=caps, extensions=extensions)
+    budget = budget_config(BudgetMode.scale, caps=caps, extensions=extensions)
     branched = evaluate_curve(fmt, engine, eval_cfg, budget, extend, rows, "t")
     branched_calls = list(calls)
-    separate = {str(cap): BudgetConfig(mode=BudgetMode.max, tokens=cap) for cap in caps}
-    separate |= {f"+{k}": BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none)
+    separate = {str(cap): budget_config(BudgetMode.max, tokens=cap) for cap in caps}
+    separate |= {f"+{k}": budget_config(BudgetMode.ignore, times=k) if k else budget_config(BudgetMode.none)
                  for k in extensions}
     separate = {label: evaluate_rows(fmt, engine, forcing_policy(fmt, eval_cfg, b, extend), rows, "t")
                 for label, b in separate.items()}
@@ -333,19 +334,19 @@ def test_scale_equals_separate_runs(tiny_model_dir: Path, eager_stopper, stopper
 
 
 def test_prompt_conditioned_baselines_state_the_budget_and_force_nothing(tiny_model_dir: Path):
-    from s1x.config import LengthClass
+    from s1x.evaluate.modes.class_conditional import LengthClass
     from s1x.evaluate.generation import evaluate_rows
     from s1x.evaluate.modes import MODES
     budget_instruction = lambda budget: MODES[budget.mode].instruction(budget)  # noqa: E731
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
-    assert budget_instruction(BudgetConfig(mode=BudgetMode.token_conditional, tokens=512)) == "Think for up to 512 tokens."
-    assert "8 steps" in budget_instruction(BudgetConfig(mode=BudgetMode.step_conditional, steps=8))
-    short, long = (budget_instruction(BudgetConfig(mode=BudgetMode.class_conditional, length_class=c)) for c in LengthClass)
+    assert budget_instruction(budget_config(BudgetMode.token_conditional, tokens=512)) == "Think for up to 512 tokens."
+    assert "8 steps" in budget_instruction(budget_config(BudgetMode.step_conditional, steps=8))
+    short, long = (budget_instruction(budget_config(BudgetMode.class_conditional, length_class=c)) for c in LengthClass)
     assert short != long and short and long
     engine = HFEngine(load_model(str(tiny_model_dir), "float32"), tokenizer, batch_size=4, temperature=0.0)
-    budget = BudgetConfig(mode=BudgetMode.token_conditional, tokens=16, think_prefix="Let me")
+    budget = budget_config(BudgetMode.token_conditional, tokens=16, think_prefix="Let me")
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=30, max_answer_tokens=4), budget, ExtendConfig(name="wait", string="Wait"))
     records = evaluate_rows(fmt, engine, policy, [{"id": "0", "question": EAGER_QUESTIONS[0], "answer": "5"}], "t", budget)
     assert records[0]["prompt"].endswith("Compute 2 + 3.\n\nThink for up to 16 tokens.<|im_end|>\n<|im_start|>assistant\n<|im_start|>think\nLet me")
@@ -357,7 +358,7 @@ def test_rejection_sampling_redraws_until_the_thinking_fits(eager_stopper):
 
     fmt, engine, prompts = eager_stopper
     engine.temperature = 1.0
-    budget = BudgetConfig(mode=BudgetMode.rejection, tokens=30, max_attempts=6)
+    budget = budget_config(BudgetMode.rejection, tokens=30, max_attempts=6)
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=80, max_answer_tokens=4, temperature=1.0), budget,
                             ExtendConfig(name="wait", string="Wait"))
     rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(EAGER_QUESTIONS)]
@@ -378,7 +379,7 @@ def test_no_wait_requests_suppress_only_while_thinking():
     answer = state.request()
     assert state.phase is Phase.answer and state.extensions == 0 and answer.suppress_ids == ()
     with pytest.raises(ConfigError, match="budget.suppress"):
-        check_budget(BudgetConfig(mode=BudgetMode.no_wait), EvalConfig())
+        check_budget(budget_config(BudgetMode.no_wait), EvalConfig())
 
 
 def test_curve_branches_send_each_distinct_request_once():

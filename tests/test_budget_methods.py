@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig, ExtendConfig
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.budget import ForcingPolicy, Phase, Request, SampleState, run_forcing
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.policy import forcing_policy
@@ -207,7 +208,7 @@ def test_schedule_without_insertions_is_plain_thinking_ended_at_a_transition():
 ])
 def test_a_bad_setting_names_its_key(budget: dict, key: str):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        check_budget(BudgetConfig(**{**budget, "mode": BudgetMode(budget["mode"])}), EvalConfig())
+        check_budget(budget_config(BudgetMode(budget.pop("mode")), **budget), EvalConfig())
 
 
 # --- the real transformers engine on the tiny model ----------------------------------------------------
@@ -245,11 +246,11 @@ def test_hf_confidences_are_minus_the_mean_top_k_logprob_where_each_token_was_dr
 
 def test_hf_entropy_mode_decides_each_stop_by_its_entropy(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    always = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.entropy, threshold=0.0, times=3))
+    always = _run(fmt, engine, prompts, budget_config(BudgetMode.entropy, threshold=0.0, times=3))
     values = sorted(e for s in always for e in s.entropies)
     assert all(s.extensions == len(s.entropies) for s in always) and len(values) > 4
     threshold = (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
-    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.entropy, threshold=threshold, times=3))
+    states = _run(fmt, engine, prompts, budget_config(BudgetMode.entropy, threshold=threshold, times=3))
     for s in states:
         assert s.extensions == sum(e > threshold for e in s.entropies) <= 3
         assert fmt.think_end_id not in _thinking(s)
@@ -258,7 +259,7 @@ def test_hf_entropy_mode_decides_each_stop_by_its_entropy(eager_stopper):
 
 def test_hf_early_exit_probes_from_the_shared_prefix(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    states = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.early_exit, probe_every=3, probe_tokens=6, agree=2))
+    states = _run(fmt, engine, prompts, budget_config(BudgetMode.early_exit, probe_every=3, probe_tokens=6, agree=2))
     cue = fmt.encode("\n<|im_start|>answer\nFinal Answer:")
     for s in states:
         for probe in s.probes:
@@ -269,9 +270,9 @@ def test_hf_early_exit_probes_from_the_shared_prefix(eager_stopper):
 
 def test_hf_schedule_inserts_at_transitions(eager_stopper):
     fmt, engine, prompts = eager_stopper
-    plain = _run(fmt, engine, prompts, BudgetConfig(mode=BudgetMode.none))
+    plain = _run(fmt, engine, prompts, budget_config(BudgetMode.none))
     common = Counter(fmt.tokenizer.decode([t]) for s in plain for t in _thinking(s)).most_common(1)[0][0]
-    budget = BudgetConfig(mode=BudgetMode.schedule, tokens=30, alpha=1.0, probability=1.0, transition=common)
+    budget = budget_config(BudgetMode.schedule, tokens=30, alpha=1.0, probability=1.0, transition=common)
     transitions = set(transition_token_ids(fmt.tokenizer, common))
     states = _run(fmt, engine, prompts, budget)
     wait = fmt.encode("Wait")
@@ -286,7 +287,7 @@ def test_hf_schedule_inserts_at_transitions(eager_stopper):
 def test_new_modes_key_only_their_own_settings(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from s1x.config import register
+    from s1x.schemas import register
     from s1x.keys import planned_keys
     from s1x.validate import validated
     from tests.conftest import ROOT
@@ -297,7 +298,6 @@ def test_new_modes_key_only_their_own_settings(tmp_path):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             return planned_keys(validated(compose("config", overrides=[f"store_dir={tmp_path}", *overrides])))
 
-    assert keys("budget=max", "budget.tokens=64", "budget.threshold=0.5") == keys("budget=max", "budget.tokens=64")
     assert keys("budget=entropy", "budget.threshold=0.5") != keys("budget=entropy", "budget.threshold=0.7")
     assert keys("budget=entropy", "extend=hmm") != keys("budget=entropy", "extend=wait")  # it appends the string
     assert keys("budget=schedule", "extend=hmm") != keys("budget=schedule", "extend=wait")

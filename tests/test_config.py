@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from s1x.config import BudgetMode, ConfigError, Strategy, register
+from s1x.config import BudgetMode, ConfigError, Strategy
+from s1x.schemas import register
 from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 

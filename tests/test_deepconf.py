@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig
+from s1x.config import BudgetMode, ConfigError, EvalConfig
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.budget import ForcingPolicy, Phase, SampleState, run_forcing
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.generation import evaluate_rows
@@ -55,7 +56,7 @@ def test_the_vote_weights_kept_answers_by_confidence():
 def test_settings_it_cannot_run_with_name_their_key(settings: dict, message: str):
     eval_keys = {"temperature", "samples"}
     eval_cfg = EvalConfig(**{"temperature": 0.6, "samples": 8, **{k: v for k, v in settings.items() if k in eval_keys}})
-    budget = BudgetConfig(mode=BudgetMode.deepconf, **{k: v for k, v in settings.items() if k not in eval_keys})
+    budget = budget_config(BudgetMode.deepconf, **{k: v for k, v in settings.items() if k not in eval_keys})
     with pytest.raises(ConfigError, match=message):
         check_budget(budget, eval_cfg)
 
@@ -114,7 +115,7 @@ def test_online_sets_each_questions_threshold_from_its_warm_up_and_stops_at_cons
     answers = {(0, s): ("1", 1.0) for s in range(4)}
     answers |= {(1, 0): ("1", 1.0), (1, 1): ("2", 3.0), (1, 2): ("1", 2.5), (1, 3): ("2", 0.5)}
     draws = ScriptedDraws(answers, rows=2)
-    budget = BudgetConfig(mode=BudgetMode.deepconf, warmup=2, keep=0.5, consensus=0.9)
+    budget = budget_config(BudgetMode.deepconf, warmup=2, keep=0.5, consensus=0.9)
     found = MODES[BudgetMode.deepconf].sample(draws, budget, 4)
     assert draws.drawn == [(0, [0, 1]), (1, [0, 1]), (2, [1]), (3, [1])]
     row1 = [r["extras"] for r in found if r["id"] == 1]
@@ -126,7 +127,7 @@ def test_online_sets_each_questions_threshold_from_its_warm_up_and_stops_at_cons
 def test_offline_keeps_the_most_confident_share_of_each_questions_traces():
     answers = {(0, 0): ("1", 1.0), (0, 1): ("2", 4.0), (0, 2): ("1", 2.0), (0, 3): ("1", 0.5)}
     draws = ScriptedDraws(answers, rows=1)
-    found = MODES[BudgetMode.deepconf].sample(draws, BudgetConfig(mode=BudgetMode.deepconf, keep=0.5), 4)
+    found = MODES[BudgetMode.deepconf].sample(draws, budget_config(BudgetMode.deepconf, keep=0.5), 4)
     assert [r["extras"]["kept"] for r in found] == [False, True, True, False]
     assert [r["extras"]["confidence"] for r in found] == [1.0, 4.0, 2.0, 0.5] and vote(found)["accuracy"] == 0.0
 
@@ -145,7 +146,7 @@ def test_on_the_hf_engine_each_trace_is_scored_on_its_own_thinking(tiny_model_di
 
     engine.confidences = spying
     eval_cfg = EvalConfig(temperature=1.0, samples=6, max_thinking_tokens=24, max_answer_tokens=4)
-    budget = BudgetConfig(mode=BudgetMode.deepconf, window=4, top_k=3, keep=0.5, warmup=warmup)
+    budget = budget_config(BudgetMode.deepconf, window=4, top_k=3, keep=0.5, warmup=warmup)
     check_budget(budget, eval_cfg)
     rows = [{"id": str(i), "question": q, "answer": "1"} for i, q in enumerate(EAGER_QUESTIONS)]
     policy = forcing_policy(fmt, eval_cfg, budget, ExtendConfig(name="wait", string="Wait"))
@@ -185,7 +186,7 @@ def test_the_stage_reports_the_vote_beside_majority_voting(tiny_model_dir, tmp_p
 
     monkeypatch.setattr(s1x.evaluate.stage, "load_engine", load_engine)
     eval_cfg = EvalConfig(limit=3, max_thinking_tokens=8, max_answer_tokens=4, temperature=1.0, samples=4)
-    budget = BudgetConfig(mode=BudgetMode.deepconf, window=4, top_k=3, keep=0.5)
+    budget = budget_config(BudgetMode.deepconf, window=4, top_k=3, keep=0.5)
     metrics = s1x.evaluate.stage.evaluate(eval_cfg, budget, ExtendConfig(name="wait", string="Wait"),
                                           ModelConfig(name="tiny", path=str(tiny_model_dir)), str(tiny_model_dir), tmp_path)
     results = [Result.from_dict(entry) for entry in metrics["results"]]

@@ -45,7 +45,7 @@ def comparison(tmp_path: Path) -> Path:
 def test_each_method_is_one_line_and_savings_are_against_plain_decoding(comparison: Path):
     lines = scaling_panels(build_table(collect_cells(comparison)))["embedded"]
     assert set(lines) == {"budget=none", "budget=max", "budget=no_wait", "budget=scale"}
-    reference, found = savings(lines)
+    reference, found = savings(lines, "budget=none")
     assert reference == (100.0, 0.5)
     by_method = {s.method: (s.tokens_needed, s.tokens_saved) for s in found}
     assert by_method["budget=no_wait"] == (70.0, 30.0)
@@ -88,8 +88,8 @@ def test_the_comparison_experiment_runs_in_miniature(tiny_model_dir: Path, tmp_p
     report = (sweep / "report.md").read_text()
     assert "## Efficiency: thinking tokens at plain decoding's accuracy" in report
     methods = report.split("## Efficiency")[1]
-    for method in ("budget=none", "budget=max", "budget=curve", "budget=no_wait", "budget=token_conditional",
-                   "budget=entropy", "budget=early_exit", "budget=schedule", "budget=deepconf vote",
-                   "budget=deepconf majority voting"):
-        assert f"| {method} |" in methods
+    assert "Plain decoding (+experiment/test_time_methods=none) on embedded" in methods
+    for method in ("none", "max", "curve", "no_wait", "token_conditional", "entropy", "early_exit", "schedule",
+                   "deepconf vote", "deepconf majority voting"):
+        assert f"| +experiment/test_time_methods={method} |" in methods
     assert matplotlib.image.imread(sweep / "efficiency.png").shape[0] > 300

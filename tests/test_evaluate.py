@@ -9,6 +9,7 @@ import pytest
 
 from s1x.chat import S1Format
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.engines import Engine
 from s1x.evaluate.engines.hf import HFEngine
 from s1x.evaluate.generation import evaluate_rows
@@ -29,7 +30,7 @@ def test_samples_are_separate_draws_and_vote(tiny_model_dir: Path):
     fmt, engine = _hf(tiny_model_dir, temperature=1.0)
     assert isinstance(engine, Engine)
     eval_cfg = EvalConfig(max_thinking_tokens=12, max_answer_tokens=4, temperature=1.0, samples=3)
-    policy = forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="none", string=""))
+    policy = forcing_policy(fmt, eval_cfg, budget_config(BudgetMode.none), ExtendConfig(name="none", string=""))
     rows = [{"id": str(i), "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(2)]
     records = evaluate_rows(fmt, engine, policy, rows, "t", samples=3, seed=5)
     assert [(r["id"], r["sample"]) for r in records] == [("0", 0), ("1", 0), ("0", 1), ("1", 1), ("0", 2), ("1", 2)]
@@ -83,7 +84,7 @@ def test_the_evaluate_stage_closes_its_engine(tracked: list, tiny_model_dir: Pat
     from s1x.evaluate.stage import evaluate
 
     model_cfg = ModelConfig(name="tiny", path=str(tiny_model_dir))
-    metrics = evaluate(EvalConfig(limit=2, max_thinking_tokens=8, max_answer_tokens=4), BudgetConfig(mode=BudgetMode.max, tokens=4),
+    metrics = evaluate(EvalConfig(limit=2, max_thinking_tokens=8, max_answer_tokens=4), budget_config(BudgetMode.max, tokens=4),
                        ExtendConfig(name="wait", string="Wait"), model_cfg, str(tiny_model_dir), tmp_path)
     [result] = metrics["results"]
     assert (result["benchmark"], result["point"], result["method"], result["samples"], result["n"]) == ("embedded", None, "single", 1, 2)
@@ -107,13 +108,13 @@ def test_difficulty_scoring_holds_one_engine_at_a_time_and_closes_it(tracked: li
 
 
 @pytest.mark.parametrize("budget,bounds", [
-    (BudgetConfig(mode=BudgetMode.max, tokens=64), [None, 64]),
-    (BudgetConfig(mode=BudgetMode.token_conditional, tokens=128), [None, 128]),
-    (BudgetConfig(mode=BudgetMode.rejection, tokens=256), [None, 256]),
-    (BudgetConfig(mode=BudgetMode.min, tokens=32), [32, None]),
-    (BudgetConfig(mode=BudgetMode.ignore, times=2), None),
-    (BudgetConfig(mode=BudgetMode.step_conditional, steps=4), None),
-    (BudgetConfig(mode=BudgetMode.scale, caps=[32, 64]), None),
+    (budget_config(BudgetMode.max, tokens=64), [None, 64]),
+    (budget_config(BudgetMode.token_conditional, tokens=128), [None, 128]),
+    (budget_config(BudgetMode.rejection, tokens=256), [None, 256]),
+    (budget_config(BudgetMode.min, tokens=32), [32, None]),
+    (budget_config(BudgetMode.ignore, times=2), None),
+    (budget_config(BudgetMode.step_conditional, steps=4), None),
+    (budget_config(BudgetMode.scale, caps=[32, 64]), None),
 ])
 def test_budget_bounds_are_the_thinking_tokens_a_budget_asks_for(budget: BudgetConfig, bounds):
     assert MODES[budget.mode].bounds(budget) == bounds

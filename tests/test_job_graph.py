@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from hydra_plugins.s1x_launcher.compositions import KeptCompositions
-from s1x.config import register
+from s1x.schemas import register
 from s1x.graph import (Cell, Resources, build_graph, dependencies, graph_gpu_hours, per_cell_gpu_hours, render_plan,
                        stage_resources)
 from s1x.keys import planned_keys

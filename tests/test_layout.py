@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from s1x.config import register
+from s1x.schemas import register
 from s1x.keys import planned_keys
 from s1x.validate import validated
 

@@ -79,8 +79,8 @@ def test_embedded_default_with_real_smollm2(tmp_path: Path):
 
 
 def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Path, tmp_path: Path):
-    args = [*tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=40",
-            f"data.difficulty_models=[{tiny_model_dir}]", "eval.max_thinking_tokens=8", "budget=none"]
+    args = [*tiny_args(tiny_model_dir, tmp_path, budget=("budget=none",)), "train=none", "data=s1k", "data.size=8",
+            "pool.size=40", f"data.difficulty_models=[{tiny_model_dir}]", "eval.max_thinking_tokens=8"]
     first = run_s1x([*args, f"hydra.run.dir={tmp_path}/run1"], cwd=ROOT)
     assert re.search(r"difficulty done .*tiny-llama.* on \d+ pool questions", " ".join((first.stderr + first.stdout).split()))
     cell = json.loads((tmp_path / "run1" / "cell.json").read_text())
@@ -99,8 +99,8 @@ def test_s1k_difficulty_comes_from_evaluating_the_base_model(tiny_model_dir: Pat
 def test_s1k_on_the_embedded_pool_scores_the_base_model_by_default(tiny_model_dir: Path, tmp_path: Path):
     """No pool column and no data.difficulty_models: the configured base model answers each candidate with no
     thinking, and what it gets right is dropped."""
-    args = [*tiny_args(tiny_model_dir, tmp_path), "train=none", "data=s1k", "data.size=8", "pool.size=60",
-            "budget=none", "eval.max_thinking_tokens=8", f"hydra.run.dir={tmp_path}/run"]
+    args = [*tiny_args(tiny_model_dir, tmp_path, budget=("budget=none",)), "train=none", "data=s1k", "data.size=8",
+            "pool.size=60", "eval.max_thinking_tokens=8", f"hydra.run.dir={tmp_path}/run"]
     result = run_s1x(args, cwd=ROOT)
     assert re.search(r"difficulty done .* answering \d+ pool questions without thinking", " ".join((result.stderr + result.stdout).split()))
     cell = json.loads((tmp_path / "run" / "cell.json").read_text())
@@ -113,7 +113,7 @@ def test_s1k_on_the_embedded_pool_scores_the_base_model_by_default(tiny_model_di
 
 def test_scale_budget_reports_every_cap_and_the_curve_metrics(tiny_model_dir: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
-    run_s1x([*tiny_args(tiny_model_dir, tmp_path), "train=none", "budget=scale", "budget.caps=[4,8,16]",
+    run_s1x([*tiny_args(tiny_model_dir, tmp_path, budget=("budget=scale", "budget.caps=[4,8,16]")), "train=none",
              f"hydra.run.dir={run_dir}"], cwd=ROOT)
     cell = json.loads((run_dir / "cell.json").read_text())
     assert [(r["benchmark"], r["point"], r["method"]) for r in cell["results"]] == [

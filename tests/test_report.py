@@ -293,7 +293,8 @@ def _records(eval_dir: Path, result: dict) -> list[dict]:
 def test_a_benchmark_named_with_dots_and_ats_goes_through_evaluate_and_the_report(tiny_model_dir: Path, tmp_path: Path):
     """`my.bench@v2` on the tiny model: a budget=scale cell (caps 2 and 6, the model's own ending) and a cell with
     two samples per question; its results are found by field, its rows and plots carry its values."""
-    from s1x.config import BenchmarkConfig, BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+    from s1x.config import BenchmarkConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+    from s1x.evaluate.modes import budget_config
     from s1x.embedded import generate_benchmark
     from s1x.evaluate.stage import evaluate
 
@@ -302,9 +303,9 @@ def test_a_benchmark_named_with_dots_and_ats_goes_through_evaluate_and_the_repor
     source.write_text("".join(json.dumps(row) + "\n" for row in generate_benchmark(3, seed=1)))
     specs = {name: BenchmarkConfig(file=str(source), question="question", answer="answer", id="id")}
     limits = {"benchmarks": [name], "benchmark_specs": specs, "max_thinking_tokens": 10, "max_answer_tokens": 4}
-    cells = [(["budget=scale"], EvalConfig(**limits), BudgetConfig(mode=BudgetMode.scale, caps=[6, 2], extensions=[0])),
+    cells = [(["budget=scale"], EvalConfig(**limits), budget_config(BudgetMode.scale, caps=[6, 2], extensions=[0])),
              (["budget=max", "eval.samples=2"], EvalConfig(**limits, temperature=1.0, samples=2),
-              BudgetConfig(mode=BudgetMode.max, tokens=6))]
+              budget_config(BudgetMode.max, tokens=6))]
     sweep, evaluated = tmp_path / "sweep", []
     for num, (overrides, eval_cfg, budget) in enumerate(cells):
         out = tmp_path / "eval" / str(num)

@@ -90,13 +90,14 @@ def test_the_stage_resumes_every_sample_its_journal_holds(tiny_model_dir: Path, 
     """The evaluate stage journals into its progress directory; a rerun there, the curve included, forces nothing
     and writes the same metrics (its branches' answers are generated again from the journaled main run)."""
     import s1x.evaluate.stage
-    from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+    from s1x.config import BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+    from s1x.evaluate.modes import budget_config
 
     fmt, engine = engine_for("hf", str(tiny_model_dir))
     monkeypatch.setattr(engine, "close", lambda: None)
     monkeypatch.setattr(s1x.evaluate.stage, "load_engine", lambda *args: (fmt, engine))
     eval_cfg = EvalConfig(limit=4, max_thinking_tokens=12, max_answer_tokens=4)
-    budget = BudgetConfig(mode=BudgetMode.scale, caps=[4, 8], extensions=[0, 1])
+    budget = budget_config(BudgetMode.scale, caps=[4, 8], extensions=[0, 1])
     model_cfg, progress = ModelConfig(name="tiny", path=str(tiny_model_dir)), tmp_path / "progress"
     first = s1x.evaluate.stage.evaluate(eval_cfg, budget, ExtendConfig(name="wait", string="Wait"), model_cfg,
                                         str(tiny_model_dir), _dir(tmp_path / "a"), progress)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from s1x.config import ConfigError, register
+from s1x.config import ConfigError
+from s1x.schemas import register
 from s1x.validate import check_sweep, inert_axes, validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x
 
@@ -43,8 +44,8 @@ def test_keys_that_decide_no_stage_are_named(grid: list[str], common: tuple[str,
 
 
 def test_a_mixed_grid_names_the_axis_where_it_is_inert():
-    """extend decides under budget=min, not under budget=none: two of the four cells would be one evaluation."""
-    inert = inert_axes(_cells(["budget=none", "budget=min"], ["extend=wait", "extend=hmm"], common=("budget.tokens=32",)))
+    """extend decides under budget=ignore, not under budget=none: two of the four cells would be one evaluation."""
+    inert = inert_axes(_cells(["budget=none", "budget=ignore"], ["extend=wait", "extend=hmm"]))
     assert list(inert) == ["extend"] and "budget=none" in inert["extend"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from s1x.config import register
+from s1x.schemas import register
 from s1x.keys import planned_keys
 from s1x.validate import validated
 from tests.conftest import CONF_DIR, ROOT, run_s1x

@@ -22,6 +22,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate  # noqa: E402
 
 from s1x.evaluate.budget import Request, SampleState, run_forcing  # noqa: E402
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, Forcing  # noqa: E402
+from s1x.evaluate.modes import budget_config  # noqa: E402
 from s1x.evaluate.engines import vllm as vllm_module  # noqa: E402
 from s1x.evaluate.engines import vllm_adapter  # noqa: E402
 from s1x.evaluate.engines.stream import ThinkingStream  # noqa: E402
@@ -80,7 +81,7 @@ def test_a_request_beyond_max_model_len_fails_instead_of_stopping_short(engines)
     # that a later call would pick up.
     limit = MAX_MODEL_LEN - 12  # 5 prompt tokens + the limit fit, a full prompt + the limit do not
     policy = forcing_policy(fmt, EvalConfig(max_thinking_tokens=limit, max_answer_tokens=8),
-                            BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="wait", string="Wait"))
+                            budget_config(BudgetMode.none), ExtendConfig(name="wait", string="Wait"))
     with pytest.raises(ValueError, match="max_model_len"):
         vllm.force([SampleState(prompts[0][:5], policy), SampleState(prompts[1], policy)])
     requests = [Request(p, 10, ()) for p in prompts]
@@ -121,7 +122,7 @@ def test_max_never_exceeds_the_cap(engines, cap: int, driver: str):
     fmt, hf, vllm, prompts = engines
     done: list[int] = []
     reference, under_test = _drivers(hf, vllm, driver, done)
-    budget = BudgetConfig(mode=BudgetMode.max, tokens=cap)
+    budget = budget_config(BudgetMode.max, tokens=cap)
     states = _run(fmt, under_test, prompts, budget)
     for s in states:
         assert s.thinking_tokens == s.thinking_end <= cap
@@ -140,7 +141,7 @@ def test_min_extends_each_time_and_never_ends_early(engines, extend: str, driver
     fmt, hf, vllm, prompts = engines
     done: list[int] = []
     reference, under_test = _drivers(hf, vllm, driver, done)
-    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+    budget = budget_config(BudgetMode.min, tokens=40)
     states = _run(fmt, under_test, prompts, budget, extend)
     assert sum(s.extensions for s in states) > 0, "the fixture model should try to stop early"
     extension = fmt.encode(extend)
@@ -161,7 +162,7 @@ def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
     fmt, hf, vllm, prompts = engines
     done: list[int] = []
     reference, under_test = _drivers(hf, vllm, driver, done)
-    budget = BudgetConfig(mode=BudgetMode.ignore, times=2)
+    budget = budget_config(BudgetMode.ignore, times=2)
     states = _run(fmt, under_test, prompts, budget, limit=300)
     wait = fmt.encode("Wait")
     # A sample the generation limit did not stop tried to stop a third time, and that stop ended its thinking.
@@ -177,11 +178,11 @@ def test_ignore_appends_the_extension_exactly_k_times(engines, driver: str):
 def test_no_wait_never_thinks_a_suppressed_word_and_matches_hf(engines, driver: str):
     fmt, hf, vllm, prompts = engines
     reference, under_test = _drivers(hf, vllm, driver, [])
-    plain = _run(fmt, reference, prompts, BudgetConfig(mode=BudgetMode.none))
+    plain = _run(fmt, reference, prompts, budget_config(BudgetMode.none))
     # The words the model thinks most: suppressing them must change what it thinks.
     liked = Counter(fmt.tokenizer.decode([t]).strip() for s in plain for t in s.generated[: s.thinking_end])
     words = [word for word, _ in liked.most_common() if word.isalpha()][:3]
-    budget = BudgetConfig(mode=BudgetMode.no_wait, suppress=words)
+    budget = budget_config(BudgetMode.no_wait, suppress=words)
     suppressed = set(word_token_ids(fmt.tokenizer, words))
     states = _run(fmt, under_test, prompts, budget)
     folded = {word.casefold() for word in words}  # every case and leading space of each word
@@ -198,7 +199,7 @@ def test_the_models_own_extension_token(engines, monkeypatch: pytest.MonkeyPatch
     window. Greedy: the raw logprobs tell it from the stand-ins and the sample's thinking stays one request.
     Sampling: each time, the generation pauses and a new request goes on. Greedy's outcome is HFEngine's."""
     fmt, hf, vllm, prompts = engines
-    policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    policy = _policy(fmt, budget_config(BudgetMode.min, tokens=40))
     probe = [SampleState(p, policy) for p in prompts]
     run_forcing(hf.generate, probe)
     common = probe[0].generated[0]  # every sample's thinking starts with it
@@ -222,7 +223,7 @@ def test_the_models_own_extension_token(engines, monkeypatch: pytest.MonkeyPatch
 
 def test_sampling_keeps_the_guarantees_and_follows_the_seed(engines):
     fmt, hf, vllm, prompts = engines
-    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+    budget = budget_config(BudgetMode.min, tokens=40)
 
     def sample(seed: int) -> list[SampleState]:
         return _run(fmt, lambda states: vllm.force(states, seed), prompts, budget)
@@ -261,7 +262,7 @@ def test_the_processor_keeps_a_generation_that_leaves_the_batch_and_comes_back(e
     index; the processor must keep its stream, and forget it once a stop ended the generation."""
     fmt, _, vllm, prompts = engines
     wait = fmt.encode("Wait")[0]
-    state = SampleState(prompts[0], _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40)))
+    state = SampleState(prompts[0], _policy(fmt, budget_config(BudgetMode.min, tokens=40)))
     stream = ThinkingStream(state)
     params = vllm._params(stream.request(), 0, ("r1", stream))
     processor, output_ids = ForcingLogitsProcessor(None, torch.device("cpu"), False), []
@@ -300,7 +301,7 @@ def test_greedy_stand_ins_come_in_band_without_a_temporary_directory(engines, mo
     monkeypatch.setattr(vllm_adapter, "stand_in_positions", lambda out: found.append(stand_in_positions(out)) or found[-1])
     monkeypatch.setattr(vllm_adapter, "add_request",
                         lambda llm, request_id, ids, p: params.append(p) or add_request(llm, request_id, ids, p))
-    budget = BudgetConfig(mode=BudgetMode.min, tokens=40)
+    budget = budget_config(BudgetMode.min, tokens=40)
     states = _run(fmt, vllm.force, prompts, budget)
     assert set(Path(tempfile.gettempdir()).glob("s1x-*")) == before
     thinking = [p for p in params if p.extra_args]
@@ -312,15 +313,15 @@ def test_greedy_stand_ins_come_in_band_without_a_temporary_directory(engines, mo
     assert _outcome(states) == _outcome(_run(fmt, hf.force, prompts, budget))
     # Where no stand-in can be written (max: no window), no logprobs are asked for, nor read.
     params.clear(), found.clear()
-    capped = _run(fmt, vllm.force, prompts, BudgetConfig(mode=BudgetMode.max, tokens=6))
+    capped = _run(fmt, vllm.force, prompts, budget_config(BudgetMode.max, tokens=6))
     assert len(params) == 2 * len(prompts) and all(p.logprobs is None for p in params) and found == []
-    assert any(s.capped for s in capped) and _outcome(capped) == _outcome(_run(fmt, hf.force, prompts, BudgetConfig(mode=BudgetMode.max, tokens=6)))
+    assert any(s.capped for s in capped) and _outcome(capped) == _outcome(_run(fmt, hf.force, prompts, budget_config(BudgetMode.max, tokens=6)))
 
 
 def test_forcing_rounds_and_stream_give_the_same_records(engines):
     fmt, hf, vllm, _ = engines
     rows = [{"id": str(i), "question": q, "answer": "5"} for i, q in enumerate(EAGER_QUESTIONS)]
-    policy = _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))
+    policy = _policy(fmt, budget_config(BudgetMode.min, tokens=40))
     records = {}
     for forcing in Forcing:
         vllm.forcing = forcing
@@ -335,16 +336,16 @@ def test_forcing_rounds_and_stream_give_the_same_records(engines):
 def _budget_after_s1(fmt, hf: HFEngine, prompts, mode: BudgetMode) -> BudgetConfig:
     """Each new mode, set where the fixture model takes both of its decisions (extend or not, exit or not)."""
     if mode is BudgetMode.entropy:  # between the two stop entropies furthest apart in the middle half
-        always = _run(fmt, hf.force, prompts, BudgetConfig(mode=mode, threshold=0.0, times=3))
+        always = _run(fmt, hf.force, prompts, budget_config(mode, threshold=0.0, times=3))
         values = sorted(e for s in always for e in s.entropies)
         middle = range(len(values) // 4, 3 * len(values) // 4)
         low = max(middle, key=lambda i: values[i + 1] - values[i])
-        return BudgetConfig(mode=mode, threshold=(values[low] + values[low + 1]) / 2, times=3)
+        return budget_config(mode, threshold=(values[low] + values[low + 1]) / 2, times=3)
     if mode is BudgetMode.early_exit:
-        return BudgetConfig(mode=mode, probe_every=4, probe_tokens=6, agree=2)
-    plain = _run(fmt, hf.force, prompts, BudgetConfig(mode=BudgetMode.none))
+        return budget_config(mode, probe_every=4, probe_tokens=6, agree=2)
+    plain = _run(fmt, hf.force, prompts, budget_config(BudgetMode.none))
     common = Counter(fmt.tokenizer.decode([t]) for s in plain for t in s.generated[: s.thinking_end]).most_common(1)[0][0]
-    return BudgetConfig(mode=mode, tokens=30, probability=1.0, transition=common)
+    return budget_config(mode, tokens=30, probability=1.0, transition=common)
 
 
 @pytest.mark.parametrize("driver", ["rounds", "stream"])
@@ -443,7 +444,7 @@ def test_a_greedy_stand_in_is_written_only_where_the_raw_logprobs_will_show_it(e
     first token ties with the stop the model chose, no stand-in is written (the sampler then takes either)."""
     fmt, _, vllm, prompts = engines
     wait = fmt.encode("Wait")[0]
-    stream = ThinkingStream(SampleState(prompts[0], _policy(fmt, BudgetConfig(mode=BudgetMode.min, tokens=40))), marked=True)
+    stream = ThinkingStream(SampleState(prompts[0], _policy(fmt, budget_config(BudgetMode.min, tokens=40))), marked=True)
     processor, output_ids = ForcingLogitsProcessor(None, torch.device("cpu"), False), []
     params = vllm._params(stream.request(), 0, ("r2", stream))
     processor.update_state(BatchUpdate(1, removed=[], added=[(0, params, prompts[0], output_ids)], moved=[]))
@@ -471,7 +472,7 @@ def test_deepconf_stops_the_same_traces_as_hf(engines, driver: str):
     """Greedy, an online trace's stops (a window below its threshold) fall where HF's do: the threshold sits
     between the lowest group confidences of the fixture's traces, so some stop and some do not."""
     fmt, hf, vllm, prompts = engines
-    budget = BudgetConfig(mode=BudgetMode.deepconf, window=6, top_k=4)
+    budget = budget_config(BudgetMode.deepconf, window=6, top_k=4)
     plain = _run(fmt, hf.force, prompts, budget)
     lowest = sorted(lowest_group(v, 6) for v in hf.confidences([s.prompt_ids + s.generated[: s.thinking_end] for s in plain],
                                                                 [len(s.prompt_ids) for s in plain], 4))

@@ -19,15 +19,12 @@ from typing import Callable
 
 from s1x.config import BudgetConfig, BudgetMode
 from s1x.evaluate.budget import ForcingPolicy, SampleState, run_forcing
+from s1x.evaluate.modes import budget_config
+from s1x.evaluate.results import Point
 
 Force = Callable[[ForcingPolicy], list[SampleState]]  # the main run, under a policy
 Policy = Callable[[BudgetConfig], ForcingPolicy]
 Answering = Callable[[int], Callable[[int], None]]  # the branches' sample count -> a hook for how many are answered
-
-
-def extension_label(k: int) -> str:
-    """The point's label after the benchmark name and '@': caps by their number, extensions as '+k'."""
-    return f"+{k}"
 
 
 def _ended_at_stop(state: SampleState) -> bool:
@@ -92,20 +89,20 @@ def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], ext
     caps, extensions = sorted(caps), sorted(extensions)
     if extensions:
         times = extensions[-1]
-        main = BudgetConfig(mode=BudgetMode.ignore, times=times) if times else BudgetConfig(mode=BudgetMode.none)
+        main = budget_config(BudgetMode.ignore, times=times) if times else budget_config(BudgetMode.none)
     else:
-        main = BudgetConfig(mode=BudgetMode.max, tokens=caps[-1])
+        main = budget_config(BudgetMode.max, tokens=caps[-1])
     runs = force(policy_for(main))
     points: dict[str, list[SampleState]] = {}
     for cap in caps:
         if not extensions and cap == caps[-1]:
             points[str(cap)] = runs
             continue
-        policy = policy_for(BudgetConfig(mode=BudgetMode.max, tokens=cap))
+        policy = policy_for(budget_config(BudgetMode.max, tokens=cap))
         points[str(cap)] = [_cap_branch(full, policy, cap) for full in runs]
     for k in extensions:
-        policy = policy_for(BudgetConfig(mode=BudgetMode.ignore, times=k) if k else BudgetConfig(mode=BudgetMode.none))
-        points[extension_label(k)] = [_extension_branch(full, policy, k) for full in runs]
+        policy = policy_for(budget_config(BudgetMode.ignore, times=k) if k else budget_config(BudgetMode.none))
+        points[Point(extensions=k).label] = [_extension_branch(full, policy, k) for full in runs]
     branches = [state for states in points.values() if states is not runs for state in states]
     on_answered = answering(len(branches))
     run_forcing(_once_per_request(generate), branches, on_answered)

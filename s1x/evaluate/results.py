@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Optional
 
-from s1x.evaluate.curve import extension_label
-
 METRICS_FILE = "metrics.json"
 
 
@@ -32,7 +30,7 @@ class Point:
     @property
     def label(self) -> str:
         """'16' for a cap, '+2' for two extensions: the key s1x/evaluate/curve.py gives the point."""
-        return str(self.cap) if self.cap is not None else extension_label(self.extensions)
+        return str(self.cap) if self.cap is not None else f"+{self.extensions}"
 
     def order(self) -> tuple[int, int]:
         """Caps by size, then extensions: the curve's order of thinking allowed."""

@@ -1,6 +1,6 @@
 """The efficiency view of a comparison of test-time methods: every method's (mean thinking tokens, accuracy)
 points on one plot with the Pareto front marked, and how many thinking tokens each method needs to reach the
-accuracy of plain decoding (budget=none): tokens saved at equal accuracy.
+accuracy of plain decoding (the cells whose budget is `none`, however chosen): tokens saved at equal accuracy.
 
 A method is a cell's swept values less the budget's amount (as in the methods table), so a method run at
 several budgets, in separate cells or as one budget=scale curve, is one line. Its tokens to reach a target are
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from s1x.report.table import Table, scaling_panels
+from s1x.report.table import Table, _method, scaling_panels
 
-PLAIN_DECODING = "budget=none"
+PLAIN_DECODING = "none"  # the budget preset of plain decoding
 EFFICIENCY_PLOT = "efficiency.png"
 
 Point = tuple[float, float]  # (mean thinking tokens, accuracy)
@@ -49,9 +49,9 @@ class Saving:
     tokens_saved: Optional[float]  # plain decoding's tokens minus tokens_needed
 
 
-def savings(lines: dict[str, list[Point]]) -> tuple[Optional[Point], list[Saving]]:
-    """(plain decoding's point, each method's saving against it); no savings without a budget=none line."""
-    plain = next((points for method, points in lines.items() if PLAIN_DECODING in method.split()), None)
+def savings(lines: dict[str, list[Point]], plain_method: Optional[str]) -> tuple[Optional[Point], list[Saving]]:
+    """(plain decoding's point, each method's saving against it); no savings without plain decoding's line."""
+    plain = lines.get(plain_method) if plain_method is not None else None
     if not plain:
         return None, []
     reference = max(plain, key=lambda p: p[1])
@@ -65,11 +65,12 @@ def savings(lines: dict[str, list[Point]]) -> tuple[Optional[Point], list[Saving
 def render_savings(table: Table) -> str:
     """The Markdown section: per benchmark, plain decoding's point and each method's tokens at its accuracy."""
     parts = []
+    plain_method = next((_method(row) for row in table.finished() if row.budget == PLAIN_DECODING), None)
     for benchmark, lines in scaling_panels(table).items():
-        reference, found = savings(lines)
+        reference, found = savings(lines, plain_method)
         if reference is None:
             continue
-        parts.append(f"Plain decoding ({PLAIN_DECODING}) on {benchmark}: {100 * reference[1]:.1f} % at "
+        parts.append(f"Plain decoding ({plain_method}) on {benchmark}: {100 * reference[1]:.1f} % at "
                      f"{reference[0]:.1f} thinking tokens.\n")
         parts.append("| method | best accuracy (%) | thinking tokens to reach it | tokens saved |\n|---|---|---|---|")
         for s in found:

@@ -57,6 +57,7 @@ class Row:
     error: str  # the last line of a failed cell's traceback
     values: dict[Measure, float]  # the measures this cell has
     budget_bounds: Optional[list[Optional[int]]] = None  # [min, max] thinking tokens its budget asked for
+    budget: Optional[str] = None  # its budget preset (conf/budget/), however the sweep chose it
 
     @property
     def label(self) -> str:
@@ -111,7 +112,8 @@ def build_table(cells: list[dict]) -> Table:
     for cell in cells:
         given = _override_values(cell["overrides"])
         rows.append(Row(cell["dir"], cell["overrides"], {axis: given.get(axis) for axis in axes},
-                        cell["status"], _error_line(cell), _values(cell), cell.get("budget_bounds")))
+                        cell["status"], _error_line(cell), _values(cell), cell.get("budget_bounds"),
+                        cell.get("choices", {}).get("budget") or given.get("budget")))
     # A scale cell's points follow their benchmark in cap order: embedded, embedded@32, embedded@128;
     # majority voting in vote order: embedded maj@1, embedded maj@2, embedded maj@4.
     series = sorted({m.series for row in rows for m in row.values if m.field == "accuracy"}, key=Series.order)

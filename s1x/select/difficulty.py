@@ -16,9 +16,10 @@ import re
 import time
 from pathlib import Path
 
-from s1x.config import BudgetConfig, BudgetMode, EvalConfig, ExtendConfig, ModelConfig
+from s1x.config import BudgetMode, EvalConfig, ExtendConfig, ModelConfig
 from s1x.evaluate.engines.loading import load_engine
 from s1x.evaluate.generation import evaluate_rows
+from s1x.evaluate.modes import budget_config
 from s1x.evaluate.policy import forcing_policy
 from s1x.models import resolve_model_path
 from s1x.store import Store
@@ -43,7 +44,7 @@ def add_base_correctness(rows: list[dict], model_paths: list[str], model_cfg: Mo
         def compute(out: Path) -> None:
             fmt, engine = load_engine(base, resolve_model_path(base, cache_dir), eval_cfg)
             with engine:  # freed before the next base model loads: one engine per process
-                policy = forcing_policy(fmt, eval_cfg, BudgetConfig(mode=BudgetMode.none), ExtendConfig(name="none", string=""))
+                policy = forcing_policy(fmt, eval_cfg, budget_config(BudgetMode.none), ExtendConfig(name="none", string=""))
                 records = evaluate_rows(fmt, engine, policy, rows, f"difficulty {base.name}")
             with open(out / "records.jsonl", "w") as handle:
                 for record in records:

@@ -1,6 +1,7 @@
 """Budget modes: one module each (s1x/evaluate/modes/<mode>.py, named as its `budget.mode`), one registry.
 
-A mode's module declares its :class:`~s1x.evaluate.modes.mode.Mode`: the settings it reads, their checks, whether
+A mode's module declares its :class:`~s1x.evaluate.modes.mode.Mode`: its settings (a dataclass, the schema that
+`budget=<mode>` composes, registered by :func:`register_schemas`), their checks, whether
 the extend string matters, whether it decides between rounds, its bounds for Control, its prompt instruction, its
 policy settings, its records' extras and its `Rule` for the state machine. Config validation, store keys, the
 sweep's inert axes, the engines and the report derive what they need from :data:`MODES` through the functions
@@ -8,29 +9,37 @@ here; no other module holds a table by mode. Light: planning a sweep imports it 
 """
 from __future__ import annotations
 
-import dataclasses
 from importlib import import_module
 from typing import Any
+
+from hydra.core.config_store import ConfigStore
 
 from s1x.config import BudgetConfig, BudgetMode, ConfigError, EvalConfig
 from s1x.evaluate.modes.mode import Mode
 
 MODES: dict[BudgetMode, Mode] = {mode: import_module(f"{__name__}.{mode.value}").MODE for mode in BudgetMode}
 
-# Settings every eval key has held since the first store. A mode that does not read one keys its default, so
-# those keys stay as they were while a value the mode ignores cannot change its key.
-ALWAYS_KEYED = ("tokens", "times", "caps", "extensions", "steps", "length_class", "max_attempts", "think_prefix")
+# Settings every eval key has held since the first store (when one schema held every mode's settings), at the
+# defaults they had. A mode that does not read one keys this default, so those keys stay as they were.
+ALWAYS_KEYED: dict[str, Any] = {"tokens": None, "times": None, "caps": [], "extensions": [], "steps": None,
+                                "length_class": "short", "max_attempts": 16, "think_prefix": ""}
 
 
-def _defaults() -> dict[str, Any]:
-    return {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(BudgetConfig)}
+def register_schemas() -> None:
+    """Each mode's settings as the schema its presets extend (conf/budget/<preset>.yaml: `defaults: [<mode>_schema]`)."""
+    for mode in MODES.values():
+        ConfigStore.instance().store(group="budget", name=f"{mode.name.value}_schema", node=mode.settings(mode=mode.name))
+
+
+def budget_config(mode: BudgetMode, **settings: Any) -> BudgetConfig:
+    """A budget of this mode, typed as its module's settings (a setting it does not read is a TypeError)."""
+    return MODES[mode].settings(mode=mode, **settings)
 
 
 def keyed_budget(budget: BudgetConfig) -> dict[str, Any]:
     """What of the budget enters the eval key: its mode and the settings the mode reads."""
-    reads, defaults = MODES[budget.mode].reads, _defaults()
-    keyed = {name: getattr(budget, name) if name in reads else defaults[name] for name in ALWAYS_KEYED}
+    reads = MODES[budget.mode].reads
+    keyed = {name: getattr(budget, name) if name in reads else default for name, default in ALWAYS_KEYED.items()}
     return {"mode": budget.mode, **keyed, **{name: getattr(budget, name) for name in reads}}
 
 
@@ -42,6 +51,9 @@ def extends(budget: BudgetConfig) -> bool:
 def check_budget(budget: BudgetConfig, eval_cfg: EvalConfig) -> None:
     """ConfigError naming the key of the first setting the mode cannot run with."""
     mode = MODES[budget.mode]
+    if not isinstance(budget, mode.settings):
+        raise ConfigError(f"budget.mode={budget.mode.value} does not match the budget's settings "
+                          f"({type(budget).__name__}): choose the mode with budget={budget.mode.value}")
     for key in mode.positive:
         value = getattr(budget, key)
         if value is None or value <= 0:
@@ -52,20 +64,17 @@ def check_budget(budget: BudgetConfig, eval_cfg: EvalConfig) -> None:
 
 
 def unread_reason(key: str, budget: BudgetConfig) -> str:
-    """Why a budget setting or the extend string decides nothing under this budget ('' where it would)."""
-    mode = MODES[budget.mode]
-    if key.startswith("extend"):
-        extending = ", ".join(m.name.value for m in MODES.values() if m.extends(_with_points(m)))
-        return "" if mode.extends(budget) else f"the extension string is appended only where thinking is extended (budget={extending})"
-    setting = key.removeprefix("budget.")
-    if key.startswith("budget.") and setting not in mode.reads:
-        return f"budget={budget.mode.value} does not read budget.{setting} (it reads {', '.join(mode.reads) or 'nothing'})"
-    return ""
+    """Why the extend string decides nothing under this budget ('' where it would). A budget setting the mode
+    does not read is no reason: its schema has no such key, so such a cell never composes."""
+    if not key.startswith("extend") or extends(budget):
+        return ""
+    extending = ", ".join(m.name.value for m in MODES.values() if m.extends(_with_points(m)))
+    return f"the extension string is appended only where thinking is extended (budget={extending})"
 
 
 def _with_points(mode: Mode) -> BudgetConfig:
-    """A budget of this mode with extensions, to tell whether the mode can append the extension at all."""
-    return BudgetConfig(mode=mode.name, extensions=[1])
+    """A budget of this mode, with extensions where it has them, to tell whether it can append the extension at all."""
+    return budget_config(mode.name, **({"extensions": [1]} if "extensions" in mode.reads else {}))
 
 
 def amount_keys() -> set[str]:

@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 from s1x.config import BudgetConfig, BudgetMode
 from s1x.evaluate.budget import Measurer, Phase, Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class DeepConfBudget(Prefixed):
+    window: int = 2048  # thinking tokens a group confidence averages
+    top_k: int = 20  # candidates a token's confidence averages
+    keep: float = 0.1  # the share of most confident traces that vote (online: the warm-up's percentile)
+    warmup: int = 0  # traces per question that set the online threshold; 0: offline
+    consensus: float = 0.95  # online: a question's sampling stops once one answer holds this share of the vote
 
 
 def lowest_group(confidences: list[float], window: int) -> float:
@@ -161,7 +171,7 @@ def _checks(budget: BudgetConfig, eval_cfg) -> list[tuple[bool, str]]:
     ]
 
 
-MODE = Mode(BudgetMode.deepconf, reads=("window", "top_k", "keep", "warmup", "consensus", "think_prefix"),
+MODE = Mode(BudgetMode.deepconf, DeepConfBudget,
             amounts=("keep", "consensus"), positive=("window", "top_k"), checks=_checks, in_rounds=True,
             rule=StopBelowThreshold(), sample=lambda draws, budget, samples:
             (_online if budget.warmup else _offline)(draws, budget, samples), vote=vote)

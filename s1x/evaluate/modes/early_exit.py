@@ -1,11 +1,19 @@
 """budget=early_exit: every budget.probe_every thinking tokens a probe forces the answer cue on the thinking so far
 and reads a short answer (a request that leaves the sample's tokens as they are); thinking ends once the last
 budget.agree probes give the same answer. Dynasor (Fu et al. 2024), DEER (Yang et al. 2025)."""
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 from s1x.config import BudgetMode
 from s1x.evaluate.budget import Phase, Probe, Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class EarlyExitBudget(Prefixed):
+    probe_every: Optional[int] = None  # thinking tokens between answer probes
+    probe_tokens: int = 16  # the longest answer a probe reads
+    agree: int = 2  # thinking ends once this many probes in a row give the same answer
 
 
 class ExitWhenSettled(Rule):
@@ -36,7 +44,7 @@ class ExitWhenSettled(Rule):
                                                     "finished": probe.answer is not None} for probe in state.probes]}
 
 
-MODE = Mode(BudgetMode.early_exit, reads=("probe_every", "probe_tokens", "agree", "think_prefix"),
+MODE = Mode(BudgetMode.early_exit, EarlyExitBudget,
             amounts=("probe_every", "agree"), positive=("probe_every", "probe_tokens", "agree"), in_rounds=True,
             policy=lambda tokenizer, budget: dict(probe_every=budget.probe_every, probe_tokens=budget.probe_tokens,
                                                   agree=budget.agree),

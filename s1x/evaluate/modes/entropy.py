@@ -1,9 +1,18 @@
 """budget=entropy: a stop is dropped and the extend string appended, at most budget.times times, only where the
 entropy of the model's next-token distribution there is above budget.threshold (nats); the engine measures it
 between rounds, and each decision's value is recorded. The idea of entropix (xjdr, 2024)."""
+from dataclasses import dataclass
+from typing import Optional
+
 from s1x.config import BudgetMode
 from s1x.evaluate.budget import Measurer, Phase, Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class EntropyBudget(Prefixed):
+    threshold: Optional[float] = None  # a stop is extended where the next-token entropy (nats) is above it
+    times: Optional[int] = None  # at most this many extensions
 
 
 class ExtendWhereUncertain(Rule):
@@ -31,7 +40,7 @@ class ExtendWhereUncertain(Rule):
         return {"entropies": state.entropies}
 
 
-MODE = Mode(BudgetMode.entropy, reads=("threshold", "times", "think_prefix"), amounts=("threshold", "times"),
+MODE = Mode(BudgetMode.entropy, EntropyBudget, amounts=("threshold", "times"),
             positive=("times",),
             checks=lambda budget, eval_cfg: [(budget.threshold is not None and budget.threshold >= 0,
                                               f"budget=entropy: budget.threshold must be >= 0 (nats), got {budget.threshold}")],

@@ -1,7 +1,15 @@
 """budget=ignore k: the first k delimiters are dropped, each followed by the extend string (the paper's Table 4)."""
+from dataclasses import dataclass
+from typing import Optional
+
 from s1x.config import BudgetMode
 from s1x.evaluate.budget import Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class IgnoreBudget(Prefixed):
+    times: Optional[int] = None  # k: the end of thinking is suppressed k times
 
 
 class IgnoreStops(Rule):
@@ -12,5 +20,5 @@ class IgnoreStops(Rule):
         return state.extensions < state.policy.times
 
 
-MODE = Mode(BudgetMode.ignore, reads=("times", "think_prefix"), amounts=("times",), positive=("times",),
+MODE = Mode(BudgetMode.ignore, IgnoreBudget, amounts=("times",), positive=("times",),
             extends=lambda budget: True, rule=IgnoreStops())

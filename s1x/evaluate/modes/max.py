@@ -1,8 +1,16 @@
 """budget=max N: thinking is requested at most N tokens at a time, counted across every round; when it reaches N
 the delimiter and the answer cue are forced (a cap: the paper's budget forcing, shortening)."""
+from dataclasses import dataclass
+from typing import Optional
+
 from s1x.config import BudgetMode
 from s1x.evaluate.budget import Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class MaxBudget(Prefixed):
+    tokens: Optional[int] = None  # N: thinking is capped at N tokens
 
 
 class Cap(Rule):
@@ -13,5 +21,5 @@ class Cap(Rule):
         return state.thinking_tokens >= state.policy.tokens
 
 
-MODE = Mode(BudgetMode.max, reads=("tokens", "think_prefix"), amounts=("tokens",), positive=("tokens",),
+MODE = Mode(BudgetMode.max, MaxBudget, amounts=("tokens",), positive=("tokens",),
             bounds=lambda budget: [None, budget.tokens], rule=Cap())

@@ -5,7 +5,7 @@ method's cells into a curve read a mode only through its :class:`Mode` (s1x/eval
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Optional
 
 from s1x.config import BudgetConfig, BudgetMode, EvalConfig
@@ -20,10 +20,17 @@ def _no_checks(budget: BudgetConfig, eval_cfg: EvalConfig) -> list[Check]:
     return []
 
 
+@dataclass
+class Prefixed(BudgetConfig):
+    """The settings of a mode whose prompt can start the thinking with a given text (token forcing)."""
+    think_prefix: str = ""
+
+
 @dataclass(frozen=True)
 class Mode:
     name: BudgetMode
-    reads: tuple[str, ...]  # the budget settings it reads: only these enter its eval key
+    # Its settings, the schema `budget=<mode>` composes (a key it lacks is a typo): only these enter its eval key.
+    settings: type[BudgetConfig]
     # Of `reads`, those that only say how much it thinks: cells that differ in them are one method's curve.
     amounts: tuple[str, ...] = ()
     positive: tuple[str, ...] = ()  # of `reads`, those that must be > 0
@@ -44,6 +51,12 @@ class Mode:
     vote: Optional[Callable[[list[dict]], dict[str, float]]] = None
     # The points of a whole scaling curve generated at once (s1x/evaluate/curve.py), in its order; None: one point.
     points: Optional[Callable[[BudgetConfig], list[Point]]] = None
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The budget settings it reads, its own first."""
+        names = [f.name for f in fields(self.settings) if f.name != "mode"]
+        return tuple(sorted(names, key=lambda name: name == "think_prefix"))
 
     def __post_init__(self) -> None:
         assert set(self.amounts) <= set(self.reads) and set(self.positive) <= set(self.reads), self.name

@@ -1,5 +1,13 @@
 """budget=none: no forcing; thinking ends where the model ends it, or at eval.max_thinking_tokens."""
-from s1x.config import BudgetMode
-from s1x.evaluate.modes.mode import Mode
+from dataclasses import dataclass
 
-MODE = Mode(BudgetMode.none, reads=("think_prefix",))
+from s1x.config import BudgetMode
+from s1x.evaluate.modes.mode import Mode, Prefixed
+
+
+@dataclass
+class NoBudget(Prefixed):
+    """Reads nothing but the think prefix."""
+
+
+MODE = Mode(BudgetMode.none, NoBudget)

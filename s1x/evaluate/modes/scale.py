@@ -1,9 +1,17 @@
 """budget=scale: a whole scaling curve from one generation (s1x/evaluate/curve.py): max caps and, with
 budget.extensions, points that ignore the end of thinking k times. Its prompt is the plain question, so it reads
 no think_prefix."""
-from s1x.config import BudgetMode
+from dataclasses import dataclass, field
+
+from s1x.config import BudgetConfig, BudgetMode
 from s1x.evaluate.modes.mode import Mode
 from s1x.evaluate.results import Point
+
+
+@dataclass
+class ScaleBudget(BudgetConfig):
+    caps: list[int] = field(default_factory=list)  # the max caps of the curve
+    extensions: list[int] = field(default_factory=list)  # points that ignore the end of thinking k times
 
 
 def _checks(budget, eval_cfg):
@@ -24,5 +32,5 @@ def _points(budget) -> list[Point]:
     return [Point(cap=cap) for cap in sorted(set(budget.caps))] + [Point(extensions=k) for k in sorted(set(budget.extensions))]
 
 
-MODE = Mode(BudgetMode.scale, reads=("caps", "extensions"), amounts=("caps", "extensions"), checks=_checks,
+MODE = Mode(BudgetMode.scale, ScaleBudget, amounts=("caps", "extensions"), checks=_checks,
             extends=lambda budget: bool(budget.extensions), points=_points)

@@ -2,10 +2,21 @@
 alpha moment (budget.alpha x budget.tokens thinking tokens) the extend string is appended with a chance falling
 linearly from budget.probability to 0 there, drawn from the sample's own seed; the first one after it ends
 thinking with the answer cue (slow thinking turned into fast)."""
+from dataclasses import dataclass
+from typing import Optional
+
 from s1x.config import BudgetMode
 from s1x.evaluate.budget import Rule, SampleState
-from s1x.evaluate.modes.mode import Mode
+from s1x.evaluate.modes.mode import Mode, Prefixed
 from s1x.evaluate.vocabulary import transition_token_ids
+
+
+@dataclass
+class ScheduleBudget(Prefixed):
+    tokens: Optional[int] = None  # the model's usual thinking length
+    alpha: float = 1.0  # AlphaOne's alpha; its moment is after alpha * tokens thinking tokens
+    probability: Optional[float] = None  # an extension's chance at a transition at first, falling linearly to 0
+    transition: str = "\n\n"  # a token holding this text is a transition point
 
 
 class SlowThenFast(Rule):
@@ -27,7 +38,7 @@ def _checks(budget, eval_cfg):
                                       f"got {budget.transition!r}")]
 
 
-MODE = Mode(BudgetMode.schedule, reads=("tokens", "alpha", "probability", "transition", "think_prefix"),
+MODE = Mode(BudgetMode.schedule, ScheduleBudget,
             amounts=("tokens", "alpha", "probability"), positive=("tokens", "alpha"), checks=_checks,
             extends=lambda budget: True, in_rounds=True,
             policy=lambda tokenizer, budget: dict(alpha_tokens=max(1, round(budget.alpha * budget.tokens)),
