@@ -17,10 +17,6 @@ from tests.conftest import ROOT, validated_config
 MODES_DIR = ROOT / "s1x" / "evaluate" / "modes"
 
 
-def _cells(*overrides_per_cell: list[str]):
-    return [(overrides, validated_config(*overrides)) for overrides in overrides_per_cell]
-
-
 def test_every_mode_is_one_module_named_as_its_mode():
     assert set(MODES) == set(BudgetMode)
     assert {p.stem for p in MODES_DIR.glob("*.py")} - {"__init__", "mode"} == {m.value for m in BudgetMode}
