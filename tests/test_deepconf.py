@@ -94,12 +94,13 @@ class ScriptedDraws:
     def __init__(self, answers: dict[tuple[int, int], tuple[str, float]], rows: int) -> None:
         self.answers, self.rows, self.drawn = answers, [{}] * rows, []
 
-    def draw(self, indices, sample, notes=None):
+    def draw(self, indices, sample, notes=None, on_finished=None):
         self.drawn.append((sample, list(indices)))
         states = [SampleState([row, sample], _policy(), notes=dict(notes[i]) if notes else {}) for i, row in enumerate(indices)]
+        on_finished(states)
         return states, [1] * len(states)
 
-    def confidences(self, states, top_k):
+    def confidences(self, states, top_k, measured):
         return [[self.answers[tuple(s.prompt_ids)][1]] for s in states]
 
     def records(self, indices, states, attempts, sample):
@@ -136,12 +137,18 @@ def test_offline_keeps_the_most_confident_share_of_each_questions_traces():
 def test_on_the_hf_engine_each_trace_is_scored_on_its_own_thinking(tiny_model_dir, warmup: int):
     fmt, tokenizer, model, _, _ = make_eager_stopper(tiny_model_dir)
     engine = HFEngine(model, tokenizer, batch_size=8, temperature=1.0)
-    scored: list[tuple[int, float]] = []  # (thinking tokens, lowest group) of each trace scored in full
+    # Each trace's token confidences, joined from the measurements that continue one another (an online trace is
+    # measured window by window, then the rest of its thinking once it finishes), and every measured token.
+    measured: dict[tuple, list[float]] = {}
+    tokens_measured = 0
     measure = engine.confidences
 
     def spying(contexts, starts, top_k):
+        nonlocal tokens_measured
         values = measure(contexts, starts, top_k)
-        scored.extend((len(v), lowest_group(v, 4)) for v in values)
+        for context, start, new in zip(contexts, starts, values):
+            measured[tuple(context)] = measured.pop(tuple(context[:start]), []) + new
+            tokens_measured += len(new)
         return values
 
     engine.confidences = spying
@@ -160,7 +167,8 @@ def test_on_the_hf_engine_each_trace_is_scored_on_its_own_thinking(tiny_model_di
             assert record["thinking_tokens"] % 4 == 0 and not extras["kept"] and record["sample"] >= warmup
             assert record["answer_text"] == "" and extras["threshold"] is not None
             continue
-        assert any(n == record["thinking_tokens"] and c == pytest.approx(extras["confidence"]) for n, c in scored)
+        assert any(len(v) == record["thinking_tokens"] and lowest_group(v, 4) == pytest.approx(extras["confidence"])
+                   for v in measured.values())
         if warmup and record["sample"] >= warmup:
             assert extras["kept"] == (extras["confidence"] >= extras["threshold"])
     if not warmup:  # the 3 most confident of each question's 6 traces
@@ -170,6 +178,7 @@ def test_on_the_hf_engine_each_trace_is_scored_on_its_own_thinking(tiny_model_di
     else:
         assert any(r["extras"]["stopped"] for r in found), "the fixture model should fall below some threshold"
     assert math.isfinite(vote(found)["thinking_tokens"])
+    assert tokens_measured == sum(r["thinking_tokens"] for r in found)  # each thinking token measured once
 
 
 def test_the_stage_reports_the_vote_beside_majority_voting(tiny_model_dir, tmp_path, monkeypatch: pytest.MonkeyPatch):
@@ -196,3 +205,21 @@ def test_the_stage_reports_the_vote_beside_majority_voting(tiny_model_dir, tmp_p
     records = [json.loads(line) for line in (tmp_path / voted.records).read_text().splitlines()]
     assert (voted.accuracy, voted.mean_thinking_tokens) == tuple(vote(records).values())
     assert voted.series.label == "embedded vote@4" and voted.n == 3
+
+
+def test_a_resumed_run_takes_each_traces_confidence_from_the_journal(tiny_model_dir, tmp_path):
+    """The confidence is set as a trace finishes, before it is journaled: a rerun puts every trace back with it,
+    measures nothing and votes as the first run did."""
+    from s1x.evaluate.journal import Journal
+
+    fmt, tokenizer, model, _, _ = make_eager_stopper(tiny_model_dir)
+    engine = HFEngine(model, tokenizer, batch_size=8, temperature=1.0)
+    eval_cfg = EvalConfig(temperature=1.0, samples=4, max_thinking_tokens=24, max_answer_tokens=4)
+    budget = budget_config(BudgetMode.deepconf, window=4, top_k=3, keep=0.5, warmup=2)
+    rows = [{"id": str(i), "question": q, "answer": "1"} for i, q in enumerate(EAGER_QUESTIONS)]
+    policy = forcing_policy(fmt, eval_cfg, budget, ExtendConfig(name="wait", string="Wait"))
+    first = evaluate_rows(fmt, engine, policy, rows, "t", budget, samples=4, seed=3, journal=Journal(tmp_path))
+    calls = []
+    engine.confidences = lambda *args: calls.append(args)
+    again = evaluate_rows(fmt, engine, policy, rows, "t", budget, samples=4, seed=3, journal=Journal(tmp_path))
+    assert calls == [] and again == first

@@ -18,10 +18,14 @@ from s1x.evaluate.policy import forcing_policy
 from s1x.evaluate.records import records
 
 
+Finished = Callable[[list[SampleState]], None]  # a mode's last word on newly finished samples, before they are journaled
+
+
 def _force(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[str], name: str,
-           seed: int = 0, notes: list[dict] | None = None, journal: Journal | None = None) -> list[SampleState]:
+           seed: int = 0, notes: list[dict] | None = None, journal: Journal | None = None,
+           on_finished: Finished | None = None) -> list[SampleState]:
     """Force every prompt's sample; with a journal, the samples it holds for this call are put back and each
-    batch of newly finished ones is written to it."""
+    batch of newly finished ones is written to it (after `on_finished` saw them, so what it adds is kept too)."""
     states = [SampleState(fmt.encode(p), policy, seed=(seed << 32) + i, notes=dict(notes[i]) if notes else {})
               for i, p in enumerate(prompts)]
     restored = journal.restore(name, seed, prompts, states) if journal else 0
@@ -29,10 +33,12 @@ def _force(fmt: S1Format, engine: Engine, policy: ForcingPolicy, prompts: list[s
     written = set()
 
     def finished(done: int) -> None:
+        new = [i for i in todo if i not in written and states[i].phase is Phase.done]
+        if on_finished and new:
+            on_finished([states[i] for i in new])
         if journal:
-            new = [i for i in todo if i not in written and states[i].phase is Phase.done]
             journal.append(name, seed, [(i, prompts[i], states[i]) for i in new])
-            written.update(new)
+        written.update(new)
         bar.update(restored + done - bar.n)
 
     with tqdm(total=len(states), initial=restored, desc=f"eval {name}", unit="sample") as bar:
@@ -54,13 +60,15 @@ class Draws:
         prefix = budget.think_prefix if self.mode and "think_prefix" in self.mode.reads else ""
         self.prompts = [fmt.prompt(r["question"], instruction, prefix) for r in rows]
 
-    def draw(self, indices: list[int], sample: int, notes: list[dict] | None = None) -> tuple[list[SampleState], list[int]]:
-        """Sample number `sample` of these rows (their states start with `notes`), and each one's draw count."""
+    def draw(self, indices: list[int], sample: int, notes: list[dict] | None = None,
+             on_finished: Finished | None = None) -> tuple[list[SampleState], list[int]]:
+        """Sample number `sample` of these rows (their states start with `notes`), and each one's draw count;
+        `on_finished` sees each newly generated sample once it is done (not those the journal put back)."""
         draws = self.mode.draws(self.budget) if self.mode else 1
         seed = self.seed + sample * draws
         label = self.name if self.samples == 1 else f"{self.name} sample {sample + 1}/{self.samples}"
         prompts = [self.prompts[i] for i in indices]
-        states = _force(self.fmt, self.engine, self.policy, prompts, label, seed, notes, self.journal)
+        states = _force(self.fmt, self.engine, self.policy, prompts, label, seed, notes, self.journal, on_finished)
         attempts = [1] * len(prompts)
         for attempt in range(2, draws + 1):
             redo = [i for i, state in enumerate(states) if self.mode.redraw(state, self.budget)]
@@ -68,15 +76,15 @@ class Draws:
                 break
             redrawn = _force(self.fmt, self.engine, self.policy, [prompts[i] for i in redo],
                              f"{label} draw {attempt}", seed + attempt - 1, notes and [notes[i] for i in redo],
-                             self.journal)
+                             self.journal, on_finished)
             for i, state in zip(redo, redrawn):
                 states[i], attempts[i] = state, attempt
         return states, attempts
 
-    def confidences(self, states: list[SampleState], top_k: int) -> list[list[float]]:
-        """Token confidences of each sample's thinking (Engine.confidences)."""
+    def confidences(self, states: list[SampleState], top_k: int, measured: list[int]) -> list[list[float]]:
+        """Token confidences of each sample's thinking after its first `measured` tokens (Engine.confidences)."""
         contexts = [state.prompt_ids + state.generated[: state.thinking_end] for state in states]
-        return self.engine.confidences(contexts, [len(state.prompt_ids) for state in states], top_k)
+        return self.engine.confidences(contexts, [len(state.prompt_ids) + n for state, n in zip(states, measured)], top_k)
 
     def records(self, indices: list[int], states: list[SampleState], attempts: list[int], sample: int) -> list[dict]:
         return records(self.fmt, [self.rows[i] for i in indices], [self.prompts[i] for i in indices], states,

@@ -83,11 +83,16 @@ class StopBelowThreshold(Rule):
                 "stopped": notes.get("stopped", False), "threshold": notes.get("threshold")}
 
 
-def _score(draws, states: list[SampleState], budget: BudgetConfig) -> None:
-    """Each finished trace's confidence, from its whole thinking."""
-    finished = [state for state in states if not state.notes.get("stopped")]
-    for state, values in zip(finished, draws.confidences(finished, budget.top_k) if finished else []):
-        state.notes["confidence"] = lowest_group(values, budget.window)
+def _scorer(draws, budget: BudgetConfig):
+    """Sets each finished trace's confidence from its whole thinking as it finishes (so the journal keeps it): of
+    an online trace only the tokens after its last measured window are measured."""
+    def score(states: list[SampleState]) -> None:
+        finished = [state for state in states if not state.notes.get("stopped")]
+        seen = [state.notes.get("confidences", []) for state in finished]
+        for state, done, values in zip(finished, seen, draws.confidences(finished, budget.top_k, list(map(len, seen)))
+                                       if finished else []):
+            state.notes["confidence"] = lowest_group(done + values, budget.window)
+    return score
 
 
 def _leads(records: list[dict], consensus: float) -> bool:
@@ -106,9 +111,7 @@ def _weights(records: list[dict]) -> dict[str, float]:
 
 def _offline(draws, budget: BudgetConfig, samples: int) -> list[dict]:
     rows = list(range(len(draws.rows)))
-    drawn = [draws.draw(rows, sample) for sample in range(samples)]
-    for states, _ in drawn:
-        _score(draws, states, budget)
+    drawn = [draws.draw(rows, sample, on_finished=_scorer(draws, budget)) for sample in range(samples)]
     kept = max(1, math.ceil(budget.keep * samples))
     for row in rows:
         ranked = sorted((states[row] for states, _ in drawn), key=lambda s: -s.notes["confidence"])
@@ -120,9 +123,7 @@ def _offline(draws, budget: BudgetConfig, samples: int) -> list[dict]:
 
 def _online(draws, budget: BudgetConfig, samples: int) -> list[dict]:
     rows = list(range(len(draws.rows)))
-    warm = [draws.draw(rows, sample) for sample in range(budget.warmup)]
-    for states, _ in warm:
-        _score(draws, states, budget)
+    warm = [draws.draw(rows, sample, on_finished=_scorer(draws, budget)) for sample in range(budget.warmup)]
     thresholds = [quantile([states[row].notes["confidence"] for states, _ in warm], 1 - budget.keep) for row in rows]
     by_row: dict[int, list[dict]] = defaultdict(list)
     for sample, (states, attempts) in enumerate(warm):
@@ -135,8 +136,7 @@ def _online(draws, budget: BudgetConfig, samples: int) -> list[dict]:
         if not open_rows:
             break
         notes = [dict(threshold=thresholds[row], window=budget.window, top_k=budget.top_k) for row in open_rows]
-        states, attempts = draws.draw(open_rows, sample, notes)
-        _score(draws, states, budget)
+        states, attempts = draws.draw(open_rows, sample, notes, _scorer(draws, budget))
         for state in states:
             state.notes["kept"] = not state.notes.get("stopped") and state.notes["confidence"] >= state.notes["threshold"]
             state.notes.pop("confidences", None)  # measured on the way; the record keeps the trace's confidence
