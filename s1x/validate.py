@@ -7,6 +7,7 @@ whose values cannot change any stage's output would only duplicate cells, so it 
 """
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +35,13 @@ def validated(cfg: DictConfig) -> Config:
     """The typed config (ConfigError names the key of the first bad value)."""
     typed = to_config(cfg)
     check_budget(typed.budget, typed.eval)
+    processes = typed.distributed.processes_per_node or 1
+    if typed.train.global_batch_size % (typed.train.micro_batch_size * processes):
+        raise ConfigError(f"train.global_batch_size ({typed.train.global_batch_size}) must be a multiple of "
+                          f"train.micro_batch_size ({typed.train.micro_batch_size}) x distributed.processes_per_node "
+                          f"({processes})")
+    for key in ("store_dir", "cache_dir"):
+        _check_writable(key, getattr(typed, key))
     for source in typed.pool.sources:
         if source.adapter not in ADAPTERS:
             raise ConfigError(f"pool.sources: unknown adapter {source.adapter!r}; known: {sorted(ADAPTERS)}")
@@ -45,6 +53,15 @@ def validated(cfg: DictConfig) -> Config:
         if spec.hub_id is None:  # local and generated benchmarks load here, so their data errors come before any job
             benchmark(name, typed.eval)
     return typed
+
+
+def _check_writable(key: str, directory: str) -> None:
+    """The directory, or the nearest one above it that exists, takes new files (a read-only mount does not)."""
+    existing = Path(directory).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{key}={directory}: {existing} is not a writable directory")
 
 
 def _override_values(overrides: Sequence[str]) -> dict[str, str]:

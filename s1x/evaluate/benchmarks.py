@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from s1x.config import LOCAL_FORMATS, BenchmarkConfig, BenchmarkKind, ConfigError, EvalConfig
+from s1x.config import LOCAL_FORMATS, BenchmarkConfig, BenchmarkKind, ConfigError, EvalConfig, first_line
 from s1x.embedded import EMBEDDED_VERSION, generate_benchmark
 from s1x.evaluate.latex import boxed
 from s1x.store import sha256_of
@@ -55,8 +55,14 @@ def builtin_spec(name: str, local_file: Optional[str] = None) -> BenchmarkConfig
 @lru_cache(maxsize=None)
 def _builtin(name: str) -> BenchmarkConfig:
     """Read once per process: a sweep's planning asks for the same few descriptions for every cell."""
-    described = OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), OmegaConf.load(BUILTIN_DIR / f"{name}.yaml"))
-    return OmegaConf.to_object(described)  # type: ignore[return-value]
+    path = BUILTIN_DIR / f"{name}.yaml"
+    try:
+        described = OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), OmegaConf.load(path))
+        return OmegaConf.to_object(described)  # type: ignore[return-value]
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except Exception as error:  # YAML that does not parse, an unknown key, a missing value: OmegaConf's reason
+        raise ConfigError(f"{path}: {first_line(error)}") from None
 
 
 def _from_file(spec: BenchmarkConfig, local_file: str) -> BenchmarkConfig:
@@ -137,7 +143,10 @@ def _records(spec: BenchmarkConfig) -> tuple[list[dict], dict[str, Any]]:
             raise ConfigError(f"benchmark file {spec.file} cannot be read: {error}") from error
         return list(dataset), source
     revision = _hub_revision(spec.hub_id)
-    dataset = datasets.load_dataset(spec.hub_id, spec.subset, split=spec.split, revision=revision)
+    try:
+        dataset = datasets.load_dataset(spec.hub_id, spec.subset, split=spec.split, revision=revision)
+    except Exception as error:  # a typo, a gated dataset without a login, no network: datasets' reason, one line
+        raise ConfigError(f"benchmark hub_id {spec.hub_id} cannot be loaded: {first_line(error)}") from None
     return list(dataset), {"hub_id": spec.hub_id, "subset": spec.subset, "split": spec.split, "revision": revision}
 
 

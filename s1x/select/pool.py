@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from s1x.config import LOCAL_FORMATS, ConfigError, PoolConfig, PoolSource, is_local
+from s1x.config import LOCAL_FORMATS, ConfigError, PoolConfig, PoolSource, first_line, is_local
 from s1x.embedded import generate_pool
 from s1x.select.adapters import ADAPTERS, REQUIRED
 
@@ -26,7 +26,7 @@ def _load_rows(pool_name: str, source: PoolSource) -> list[dict]:
         return datasets.load_dataset(LOCAL_FORMATS.get(Path(source.path).suffix, "json"), data_files=source.path,
                                      split="train").to_list()
     except Exception as error:  # datasets' own errors name neither the pool nor the line
-        raise ConfigError(f"pool {pool_name}: {_unreadable(source.path) or f'{source.path} cannot be read ({error})'}") from None
+        raise ConfigError(f"pool {pool_name}: {_unreadable(source.path) or f'{source.path} cannot be read ({first_line(error)})'}") from None
 
 
 def _unreadable(path: str) -> str:
