@@ -5,6 +5,9 @@ the preemption signal USR2. The training finishes its step, writes a checkpoint 
 then calls the job's `checkpoint`, which resubmits the same stage, and requeues the job with
 `scontrol requeue`. The rerun resumes from that checkpoint, not from the last `save_steps` one (there
 is none here: save_steps exceeds the run), and the evaluation waits (afterok) through the requeue.
+
+An evaluation job has no handler of its own: submitit's requeues it, and what survives is the journal of
+finished samples it wrote on the way (s1x/evaluate/journal.py), which the requeued run resumes from.
 """
 from __future__ import annotations
 
@@ -80,3 +83,70 @@ def test_a_preempted_training_checkpoints_on_the_signal_and_resumes_from_it(tiny
     stats = json.loads((Path(cell["stages"]["train"]["path"]) / "train_stats.json").read_text())
     assert stats["resumed_from_step"] == step
     assert stats["steps"] == STEPS and len(stats["losses"]) == STEPS  # the steps before the preemption are kept
+
+
+EVAL_PROBLEMS, EVAL_SAMPLES = 16, 8
+EVAL_TOTAL = EVAL_PROBLEMS * EVAL_SAMPLES
+
+
+def long_eval_args(model_dir: Path, store: Path) -> list[str]:
+    """The base model evaluated at once (no training), long enough to preempt in the middle: on HF each of the
+    8 samples of the 16 problems is one forcing call whose finished samples are journaled together, about a
+    second apart. Sampled (temperature 1), each call seeded by its own number, so a rerun draws the same."""
+    return ["train=none", "model=tiny", f"model.path={model_dir}", f"store_dir={store}", "eval.engine=hf",
+            f"eval.limit={EVAL_PROBLEMS}", f"eval.samples={EVAL_SAMPLES}", "eval.temperature=1.0", "budget=none",
+            "eval.max_thinking_tokens=256", "eval.max_answer_tokens=8"]
+
+
+def journal_lines(journal: Path) -> int:
+    return len(journal.read_text().splitlines()) if journal.exists() else 0
+
+
+def eval_records(sweep: Path) -> list[dict]:
+    cell = json.loads((sweep / "0" / "cell.json").read_text())
+    assert cell["status"] == "done" and cell["results"], cell
+    records = Path(cell["stages"]["eval"]["path"]) / "records" / "0.jsonl"
+    return [json.loads(line) for line in records.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_preempted_evaluation_is_requeued_and_resumes_from_its_journal(tiny_model_dir: Path, tmp_path: Path):
+    """A preempted evaluation must not start over: the requeued job restores the samples its first run journaled,
+    generates only the others, and writes the records an evaluation that was never preempted writes (the same
+    evaluation, run beside it in another store)."""
+    preempted_dir, uninterrupted_dir = tmp_path / "preempted", tmp_path / "uninterrupted"
+    for cwd in (preempted_dir, uninterrupted_dir):
+        cwd.mkdir()
+        # One thread each, as the jobs have one CPU each: SLURM does not pin them here, and two jobs of two
+        # threads each on the node's two cores spin against each other (many times slower).
+        run_s1x(["-m", *LAUNCHER_30_MIN, *long_eval_args(tiny_model_dir, cwd / "store")], cwd=cwd,
+                env={"OMP_NUM_THREADS": "1"})
+    [sweep], [uninterrupted] = sweeps(preempted_dir), sweeps(uninterrupted_dir)
+    [evaluation] = graph_jobs(sweep)["eval"]
+    job_id = evaluation["job_id"]
+    job_log = sweep / ".submitit" / job_id / f"{job_id}_0_log.out"
+    progress = preempted_dir / "store" / "eval" / f".{evaluation['key']}.progress"
+    journal = progress / "samples.jsonl"
+    try:
+        journaled = wait_for(lambda: journal_lines(journal), "journaled sample")
+        assert journaled < EVAL_TOTAL, "the evaluation finished before it could be preempted: make it longer"
+        preempt(job_id)
+        done, reference = status(sweep), status(uninterrupted)
+    finally:
+        left = [n["job_id"] for s in (sweep, uninterrupted) for nodes in graph_jobs(s).values() for n in nodes]
+        subprocess.run(["scancel", *left], timeout=30)  # whatever is left, if the test failed
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+
+    assert job_fields(job_id)["Restarts"] == "1"  # the same SLURM job ran twice
+    text = job_log.read_text()
+    assert "Caught signal SIGUSR2 on" in text and "this job is preempted" in text
+    assert f"Requeued job {job_id} (3 remaining timeouts)" in text
+    assert text.count(f"Starting with JobEnvironment(job_id={job_id},") == 2
+    [restored] = [int(n) for n in re.findall(r"eval     resuming: (\d+) finished samples", text)]  # the rerun's only
+    assert journaled <= restored < EVAL_TOTAL  # what the first run journaled before the signal, not the whole evaluation
+    records = eval_records(sweep)
+    assert len(records) == EVAL_TOTAL
+    assert len({(r["id"], r["sample"]) for r in records}) == EVAL_TOTAL  # every sample exactly once
+    assert not progress.exists()  # the journal goes once the entry is in place
+    assert records == eval_records(uninterrupted)
