@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from s1x.config import ConfigError
+from s1x.lifetime import end_with_the_parent
 from s1x.schemas import register
 from s1x.plan import say_what_is_detectable
 from s1x.validate import check_selection, validated
@@ -21,6 +22,8 @@ from s1x.report.cells import STOPPED
 from s1x.store import out_of_space
 
 log = logging.getLogger("s1x")
+if __name__ == "__mp_main__":  # imported by a process s1x spawned (vLLM's engine): it ends with s1x
+    end_with_the_parent()
 register()
 # Output directories carry the process id, so runs started in the same second never share one. Cached
 # like Hydra's `now`: a sweep's jobs that compose their cell again (submitit_local) get the cache of the

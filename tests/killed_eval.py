@@ -1,5 +1,6 @@
-"""An evaluation that SIGKILLs its process group (itself and vLLM's engine process, as SLURM kills a job's) once
-`kill_after` samples are journaled: the kill -9 of the resume tests. Start it in a session of its own.
+"""An evaluation that SIGKILLs itself once `kill_after` samples are journaled, as a kill -9 of s1x does: the kill
+of the resume tests. vLLM's engine process goes with it (the kernel kills it when its parent dies); its pids are
+written to PROGRESS_DIR/engine.pids first, so that the test can see them gone. Start it in a session of its own.
 
     python -m tests.killed_eval ENGINE MODEL_DIR PROGRESS_DIR KILL_AFTER [engine-dies]
 ENGINE is hf (4 sampled samples of every row) or vllm (one greedy sample, forced in one generation). With
@@ -18,12 +19,14 @@ from s1x.evaluate.modes import budget_config
 from s1x.evaluate.generation import evaluate_rows
 from s1x.evaluate.journal import Journal
 from s1x.evaluate.policy import forcing_policy
+from s1x.lifetime import end_with_the_parent
 from s1x.models import load_tokenizer
 
 QUESTIONS = ["Compute 2 + 3.", "Solve for x: 3x + 1 = 7.", "What is 5 mod 3?", "Find the greatest common divisor of 12 and 18."]
 ROWS = [{"id": f"{k}-{i}", "question": f"{q} (case {k})", "answer": "5"} for k in range(4) for i, q in enumerate(QUESTIONS)]
 SAMPLES = {"hf": 4, "vllm": 1}
 TEMPERATURE = {"hf": 1.0, "vllm": 0.0}
+ENGINE_PIDS = "engine.pids"
 
 
 def run(fmt: S1Format, engine, name: str, journal: Journal | None) -> list[dict]:
@@ -48,6 +51,8 @@ def engine_for(name: str, model_dir: str):
                            block_size=32)
 
 
+if __name__ == "__mp_main__":  # vLLM's engine process, spawned: it ends with this one, as with s1x's entry point
+    end_with_the_parent()
 if __name__ == "__main__":
     name, model_dir, progress, kill_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     engine_dies = sys.argv[5:] == ["engine-dies"]
@@ -57,11 +62,13 @@ if __name__ == "__main__":
     def append_then_die(*args) -> None:
         append(*args)
         if journal.path.exists() and len(journal.path.read_text().splitlines()) >= kill_after:
+            engines = [int(child) for child in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+                       if "EngineCore" in Path(f"/proc/{child}/cmdline").read_text()]
             if not engine_dies:
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-            for child in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
-                if "EngineCore" in Path(f"/proc/{child}/cmdline").read_text():
-                    os.kill(int(child), signal.SIGKILL)
+                (progress / ENGINE_PIDS).write_text(" ".join(map(str, engines)))
+                os.kill(os.getpid(), signal.SIGKILL)
+            for pid in engines:
+                os.kill(pid, signal.SIGKILL)
 
     journal.append = append_then_die
     fmt, engine = engine_for(name, model_dir)

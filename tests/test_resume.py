@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from s1x.evaluate.budget import Phase
 from s1x.evaluate.journal import JOURNAL_FILE, Journal
 from s1x.store import Store
 from tests.conftest import ROOT
-from tests.killed_eval import ROWS, engine_for, run
+from tests.killed_eval import ENGINE_PIDS, ROWS, engine_for, run
 
 
 def killed(engine: str, model_dir: Path, progress: Path, kill_after: int) -> Journal:
@@ -25,6 +26,19 @@ def killed(engine: str, model_dir: Path, progress: Path, kill_after: int) -> Jou
                            start_new_session=True)
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
     return Journal(progress)
+
+
+def _alive(pid: int, within_s: float = 10.0) -> bool:
+    """Whether the process still runs after `within_s` (a zombie has ended: its parent has not reaped it yet)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
+                return False
+        except FileNotFoundError:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def counting_force(engine, monkeypatch: pytest.MonkeyPatch) -> list:
@@ -116,12 +130,15 @@ def _dir(path: Path) -> Path:
 
 def test_a_killed_vllm_evaluation_resumes_with_the_same_records(engines, eager_stopper_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch):
-    """Greedy, forced in one generation: its own vLLM process is SIGKILLed once half the rows are journaled (they
-    finish one by one); the rerun forces only the other half and writes the uninterrupted run's records."""
+    """Greedy, forced in one generation: its own process is SIGKILLed once half the rows are journaled (they finish
+    one by one), and vLLM's engine process ends with it; the rerun forces only the other half and writes the
+    uninterrupted run's records."""
     fmt, _, vllm, _ = engines
     expected = run(fmt, vllm, "vllm", None)
     journal = killed("vllm", eager_stopper_dir, tmp_path / "progress", kill_after=len(ROWS) // 2)
     assert len(ROWS) // 2 <= len(journal.found) < len(ROWS)
+    engine_pids = [int(pid) for pid in (tmp_path / "progress" / ENGINE_PIDS).read_text().split()]
+    assert engine_pids and not [pid for pid in engine_pids if _alive(pid)]  # no orphaned engine holds the memory
     forced = counting_force(vllm, monkeypatch)
     assert run(fmt, vllm, "vllm", journal) == expected
     assert len(forced) == len(ROWS) - len(journal.found)

@@ -27,7 +27,7 @@ from typing import Callable, Optional
 
 import torch
 from transformers import AutoConfig
-from vllm import LLM, SamplingParams
+from vllm import SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.sampling_params import RequestOutputKind
 
@@ -83,8 +83,7 @@ class VLLMEngine(Engine):
         if reserve_none:
             os.environ[RESERVED_CPUS] = "0"  # read by the engine process LLM starts
         try:
-            self.llm = LLM(**kwargs)
-            adapter.raise_when_the_engine_dies(self.llm)
+            self.llm = adapter.start_engine(**kwargs)
         finally:
             if reserve_none:
                 del os.environ[RESERVED_CPUS]

