@@ -15,6 +15,7 @@ import pytest
 
 from s1x.report.cells import collect_cells
 from s1x.slurm import ended, job_states
+from s1x.store import Store
 from tests.conftest import ROOT, run_s1x
 from tests.test_slurm_cluster import job_fields
 from tests.wandb_log import offline_runs
@@ -117,6 +118,58 @@ def test_a_failed_stage_fails_its_cell_and_the_sweep(tiny_model_dir: Path, tmp_p
     output = again.stdout + again.stderr
     assert again.returncode != 0 and "1 cell(s) failed" in output
     assert "-> 2 stage jobs + 0 report job (0 select, 1 train, 1 eval); 3 stages already in the store" in output
+
+
+def _pool_row(i: int) -> str:
+    return json.dumps({"id": str(i), "question": f"What is {i} + {i}?", "answer": str(2 * i), "trace": f"{i} + {i} = {2 * i}"})
+
+
+def test_a_pool_file_edited_while_the_jobs_queue_fails_the_select_job_in_one_line(tiny_model_dir: Path, tmp_path: Path):
+    """A job must not fill a key nothing waits for: a local pool file enters the select key by size and mtime,
+    so once it changes between planning and the job's start, the select job recomputes another key and
+    fails, telling the user to submit again, before it selects anything. The jobs are submitted held, so the
+    edit happens while they wait in the queue. Training is kept (not train=none): it makes the evaluation
+    wait for the selection (afterok), so both are cancelled when it fails and nothing but it and the report runs."""
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(_pool_row(i) + "\n" for i in range(1, 9)))  # exactly data.size=8 rows
+    args = ["-m", "data=random", "pool=local", f"pool.sources=[{{path: {pool}}}]", *LAUNCHER,
+            "+hydra.launcher.additional_parameters.hold=true", *_tiny(tiny_model_dir, tmp_path)]
+    run_s1x(args, cwd=tmp_path)
+    [sweep] = sweeps(tmp_path)
+    jobs = graph_jobs(sweep)
+    submitted = [n["job_id"] for nodes in jobs.values() for n in nodes]
+    [select] = jobs["select"]
+    try:
+        assert {job_fields(j)["Reason"] for j in submitted} == {"JobHeldUser"}, "the jobs must wait while the pool changes"
+        with pool.open("a") as edit:
+            edit.write(_pool_row(9) + "\n")
+        subprocess.run(["scontrol", "release", ",".join(submitted)], check=True, timeout=30)
+        done = status(sweep, timeout=300)
+    finally:
+        subprocess.run(["scancel", *submitted], timeout=30)  # whatever is left, if the test failed
+    assert done.returncode == 1 and "1 cells: 1 failed" in done.stdout, done.stdout + done.stderr
+
+    message = f"select: planned as key {select['key']}, but the config now gives "
+    ending = ": an input changed since the sweep was planned; submit the sweep again"
+    cell = json.loads((sweep / "0" / "cell.json").read_text())  # settled by the report job
+    assert cell["status"] == "failed" and cell["failed_stage"] == "select"
+    error = cell["error"].strip().splitlines()[-1]
+    assert error.startswith(f"RuntimeError: {message}") and error.endswith(ending), error
+    now = error.removeprefix(f"RuntimeError: {message}").removesuffix(ending)
+    assert len(now) == 16 and now != select["key"]
+    job_log = sweep / ".submitit" / select["job_id"] / f"{select['job_id']}_0_log.out"
+    assert error in job_log.read_text()
+    assert f"select {select['key']}  job {select['job_id']:>8s}  failed: {error}" in done.stdout
+    assert f"| failed: {error[:160]}" in (sweep / "report.md").read_text()  # cut at 160 characters: here in "again"
+
+    assert job_fields(select["job_id"])["JobState"] == "FAILED"
+    for stage in ("train", "eval"):  # they wait (afterok) for the selection: cancelled, never run
+        [node] = jobs[stage]
+        assert job_fields(node["job_id"])["JobState"] == "CANCELLED"
+        assert not (sweep / ".submitit" / node["job_id"] / f"{node['job_id']}_0_log.out").exists()
+    assert Store(tmp_path / "store").job_record("select", select["key"])["state"] == "failed"
+    entries = [p for p in (tmp_path / "store").glob("*/*") if not p.name.startswith(".")]  # beside the jobs' records
+    assert not entries, entries  # no selection, under the planned key or the new one; nothing after it
 
 
 def test_a_dry_run_prints_the_graph_and_submits_nothing(tmp_path: Path):
