@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_s1x, stage_lines, tiny_args, validated_config
+from tests.interrupted_sweep import WAITING
 
 STAGES = ["select", "train", "eval"]
 
@@ -49,13 +50,12 @@ def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(tiny_m
 def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missing(tiny_model_dir: Path,
                                                                                    tmp_path: Path):
     args = ["-m", "data=random,longest,diverse", *tiny_args(tiny_model_dir, tmp_path), f"hydra.sweep.dir={tmp_path}/sweep"]
-    sweep = subprocess.Popen([sys.executable, "-m", "s1x", *args], cwd=ROOT, stdout=subprocess.PIPE,
+    sweep = subprocess.Popen([sys.executable, "-m", "tests.interrupted_sweep", *args], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-    first = tmp_path / "sweep" / "0" / "cell.json"
     deadline = time.monotonic() + 300
-    while not (first.exists() and json.loads(first.read_text())["status"] == "done") and time.monotonic() < deadline:
+    while not (tmp_path / WAITING).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    sweep.send_signal(signal.SIGINT)  # as Ctrl-C does, while cell 1 trains
+    sweep.send_signal(signal.SIGINT)  # as Ctrl-C does, once cell 0 is done and cell 1 has started
     output, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 130 and "Traceback" not in output, output[-4000:]
     assert "stopped (Ctrl-C); the same command again reuses everything that finished" in output
