@@ -50,8 +50,10 @@ def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(tiny_m
 def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missing(tiny_model_dir: Path,
                                                                                    tmp_path: Path):
     args = ["-m", "data=random,longest,diverse", *tiny_args(tiny_model_dir, tmp_path), f"hydra.sweep.dir={tmp_path}/sweep"]
+    # A shell's background job ignores SIGINT, and so would the sweep it starts: Ctrl-C must reach it as a terminal's.
     sweep = subprocess.Popen([sys.executable, "-m", "tests.interrupted_sweep", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not (tmp_path / WAITING).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
