@@ -33,9 +33,9 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str | Path) -> str:
         log.warning("the cached %s is damaged (%s): moved aside to %s and converted again", target, problem,
                     set_aside(target).name)
     if target.is_dir():
-        source = target / SOURCE_FILE
-        if source.is_file() and source.read_text() != cfg.path:
-            raise ConfigError(f"model.path={cfg.path}: {target} holds the conversion of {source.read_text()} under the "
+        source = (target / SOURCE_FILE).read_text() if (target / SOURCE_FILE).is_file() else cfg.path  # older: no record
+        if source != cfg.path:
+            raise ConfigError(f"model.path={cfg.path}: {target} holds the conversion of {source} under the "
                               f"same model.name={cfg.name}; give this model a model.name of its own")
         return str(target)
     gguf = gguf_file(cfg.path)

@@ -59,8 +59,6 @@ def _builtin(name: str) -> BenchmarkConfig:
     try:
         described = OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), OmegaConf.load(path))
         return OmegaConf.to_object(described)  # type: ignore[return-value]
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
     except Exception as error:  # YAML that does not parse, an unknown key, a missing value: OmegaConf's reason
         raise ConfigError(f"{path}: {first_line(error)}") from None
 

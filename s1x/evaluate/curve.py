@@ -96,10 +96,10 @@ def force_curve(force: Force, generate, policy_for: Policy, caps: list[int], ext
     points: dict[str, list[SampleState]] = {}
     for cap in caps:
         if not extensions and cap == caps[-1]:
-            points[str(cap)] = runs
+            points[Point(cap=cap).label] = runs
             continue
         policy = policy_for(budget_config(BudgetMode.max, tokens=cap))
-        points[str(cap)] = [_cap_branch(full, policy, cap) for full in runs]
+        points[Point(cap=cap).label] = [_cap_branch(full, policy, cap) for full in runs]
     for k in extensions:
         policy = policy_for(budget_config(BudgetMode.ignore, times=k) if k else budget_config(BudgetMode.none))
         points[Point(extensions=k).label] = [_extension_branch(full, policy, k) for full in runs]
