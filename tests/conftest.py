@@ -130,12 +130,82 @@ def validated_config(*overrides: str):
         return validated(compose("config", overrides=list(overrides)))
 
 
-def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
-    """Run the real CLI in a subprocess, as a user would."""
+class WarmCli:
+    """tests/warm_cli.py, started once: each command is still a process of its own, forked from one that has
+    done the imports."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.warm_cli"], cwd=ROOT, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.ready = False  # its imports go on beside the tests until the first command
+
+    def _reply(self, timeout: float) -> dict:
+        import json
+        import select
+
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            return {}
+        return json.loads(self.process.stdout.readline() or "{}")
+
+    def run(self, module: str, args: list[str], cwd: Path, env: dict[str, str], timeout: float, new_session: bool):
+        import json
+        import signal
+        import subprocess
+        import tempfile
+
+        if not self.ready:
+            assert self._reply(300) == {"ready": True}
+            self.ready = True
+        with tempfile.TemporaryDirectory() as outputs:
+            files = {name: os.path.join(outputs, name) for name in ("stdout", "stderr")}
+            for path in files.values():
+                Path(path).touch()
+            command = {"module": module, "args": args, "cwd": str(cwd), "env": env, "new_session": new_session, **files}
+            self.process.stdin.write(json.dumps(command) + "\n")
+            self.process.stdin.flush()
+            pid = self._reply(60)["pid"]
+            end = self._reply(timeout)
+            if not end:
+                os.kill(pid, signal.SIGKILL)
+                self._reply(60)
+                raise subprocess.TimeoutExpired([module, *args], timeout)
+            output = {name: Path(path).read_text() for name, path in files.items()}
+        return subprocess.CompletedProcess([module, *args], end["returncode"], output["stdout"], output["stderr"])
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+_warm_cli: WarmCli | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _warm_cli is not None:
+        _warm_cli.close()
+
+
+def run_module(module: str, args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None,
+               new_session: bool = False, timeout: float = 900):
+    """`python -m MODULE ARGS` in a process of its own (and a session of its own if asked), its output captured:
+    forked from tests/warm_cli.py, or a new interpreter where `env` sets a variable that the warm process's
+    libraries read when imported (HF_*)."""
     import subprocess
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "s1x", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    global _warm_cli
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    if any(name.startswith("HF_") for name in env or {}):
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, start_new_session=new_session)
+    _warm_cli = _warm_cli or WarmCli()
+    return _warm_cli.run(module, args, cwd, full_env, timeout, new_session)
+
+
+def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
+    """Run the CLI, as a user would, in a process of its own (run_module)."""
+    result = run_module("s1x", args, cwd, env={"HYDRA_FULL_ERROR": "0", **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"s1x {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
@@ -162,7 +232,8 @@ TIERS = {
     or 'subprocess.run(["srun"' in source,
     "distributed": lambda module, source: "run_train(" in source and "processes_per_node=" in source,
     "vllm": lambda module, source: "vllm" in module or "engine=vllm" in source or "VLLMEngine" in source,
-    "cli": lambda module, source: "run_s1x(" in source or "subprocess" in source,
+    "cli": lambda module, source: "run_s1x(" in source or "run_module(" in source or "killed(" in source
+    or "subprocess" in source,
 }
 
 
@@ -176,3 +247,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tiers = ["stage" if "tiny_model_dir" in item.fixturenames else "unit"]
         for tier in tiers:
             item.add_marker(tier)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start tests/warm_cli.py where a selected test runs the CLI: its imports overlap the tests before it."""
+    global _warm_cli
+    if not session.config.option.collectonly and any(item.get_closest_marker("cli") for item in session.items):
+        _warm_cli = _warm_cli or WarmCli()

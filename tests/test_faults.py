@@ -3,7 +3,6 @@ computed again. Runs the CLI on the tiny model."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_s1x, stage_lines, tiny_args, validated_config
+from tests.conftest import ROOT, run_module, run_s1x, stage_lines, tiny_args, validated_config
 from tests.interrupted_sweep import WAITING
 
 STAGES = ["select", "train", "eval"]
@@ -29,8 +28,7 @@ def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(tiny_m
     args = [*tiny_args(tiny_model_dir, tmp_path), f"hydra.run.dir={tmp_path}/run"]
     store, finished = tmp_path / "store", []
     for killed in [*STAGES, "report"]:
-        child = subprocess.run([sys.executable, "-m", "tests.killed_run", killed, *args], cwd=ROOT, capture_output=True,
-                               text=True, timeout=600, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = run_module("tests.killed_run", [killed, *args], new_session=True, timeout=600)
         assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
         output = child.stdout + child.stderr
         reached = STAGES[: STAGES.index(killed)] if killed in STAGES else STAGES
@@ -47,6 +45,7 @@ def test_kill_9_keeps_the_stages_before_and_computes_the_killed_one_again(tiny_m
     assert (tmp_path / "run" / "report.md").is_file()
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: processes of its own, killed and run again
 def test_ctrl_c_in_a_local_sweep_keeps_the_cells_done_and_reports_the_rest_missing(tiny_model_dir: Path,
                                                                                    tmp_path: Path):
     args = ["-m", "data=random,longest,diverse", *tiny_args(tiny_model_dir, tmp_path), f"hydra.sweep.dir={tmp_path}/sweep"]
@@ -92,6 +91,7 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_finished(tiny_model_dir: P
     assert stage_lines(again.stdout + again.stderr) == [("select", "reused"), ("train", "done"), ("eval", "done")]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: two sweeps side by side, each a new interpreter
 def test_two_sweeps_sharing_cells_on_one_store_compute_each_stage_once(tiny_model_dir: Path, tmp_path: Path):
     sweeps = [subprocess.Popen([sys.executable, "-m", "s1x", "-m", f"data={data}", *tiny_args(tiny_model_dir, tmp_path),
                                 f"hydra.sweep.dir={tmp_path}/{name}"], cwd=ROOT, stdout=subprocess.PIPE,

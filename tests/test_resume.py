@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,15 +13,14 @@ import pytest
 from s1x.evaluate.budget import Phase
 from s1x.evaluate.journal import JOURNAL_FILE, Journal
 from s1x.store import Store
-from tests.conftest import ROOT
+from tests.conftest import run_module
 from tests.killed_eval import ENGINE_PIDS, ROWS, engine_for, run
 
 
 def killed(engine: str, model_dir: Path, progress: Path, kill_after: int) -> Journal:
     """The evaluation in its own process group, SIGKILLed once `kill_after` samples are journaled; its journal."""
-    child = subprocess.run([sys.executable, "-m", "tests.killed_eval", engine, str(model_dir), str(progress),
-                            str(kill_after)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                           start_new_session=True)
+    child = run_module("tests.killed_eval", [engine, str(model_dir), str(progress), str(kill_after)], new_session=True,
+                       timeout=600)
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
     return Journal(progress)
 
@@ -128,6 +125,7 @@ def _dir(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: processes of its own, killed and run again
 def test_a_killed_vllm_evaluation_resumes_with_the_same_records(engines, eager_stopper_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch):
     """Greedy, forced in one generation: its own process is SIGKILLed once half the rows are journaled (they finish
@@ -144,13 +142,14 @@ def test_a_killed_vllm_evaluation_resumes_with_the_same_records(engines, eager_s
     assert len(forced) == len(ROWS) - len(journal.found)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: processes of its own, killed and run again
 def test_when_the_engine_process_dies_the_evaluation_fails_and_resumes(engines, eager_stopper_dir: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):
     """vLLM's engine process SIGKILLed once one sample is journaled: the evaluation raises EngineDeadError instead
     of waiting forever, and the rerun forces only the samples its journal lacks."""
     fmt, _, vllm, _ = engines
-    child = subprocess.run([sys.executable, "-m", "tests.killed_eval", "vllm", str(eager_stopper_dir), str(tmp_path / "progress"),
-                            "1", "engine-dies"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    child = run_module("tests.killed_eval", ["vllm", str(eager_stopper_dir), str(tmp_path / "progress"), "1", "engine-dies"],
+                       timeout=600)
     assert child.returncode == 1 and "EngineDeadError" in child.stderr, child.stderr[-3000:]
     journal = Journal(tmp_path / "progress")
     assert 1 <= len(journal.found) < len(ROWS)

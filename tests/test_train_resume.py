@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -28,6 +29,7 @@ def trained(run_dir: Path) -> Path:
     return Path(json.loads((run_dir / "cell.json").read_text())["stages"]["train"]["path"])
 
 
+@pytest.mark.slow  # over 10 s on 2 cores: processes of its own, killed and run again
 def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir: Path, tmp_path: Path):
     store = tmp_path / "store"
     args = cli_args(tiny_model_dir, store)
