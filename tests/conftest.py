@@ -188,24 +188,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def run_module(module: str, args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None,
-               new_session: bool = False, timeout: float = 900):
+               new_session: bool = False, timeout: float = 900, warm: bool = True):
     """`python -m MODULE ARGS` in a process of its own (and a session of its own if asked), its output captured:
-    forked from tests/warm_cli.py, or a new interpreter where `env` sets a variable that the warm process's
-    libraries read when imported (HF_*)."""
+    forked from tests/warm_cli.py, or a new interpreter where asked (`warm=False`) or where `env` sets a variable
+    that the warm process's libraries read when imported (HF_*)."""
     import subprocess
 
     global _warm_cli
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    if any(name.startswith("HF_") for name in env or {}):
+    if not warm or any(name.startswith("HF_") for name in env or {}):
         return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                               timeout=timeout, start_new_session=new_session)
     _warm_cli = _warm_cli or WarmCli()
     return _warm_cli.run(module, args, cwd, full_env, timeout, new_session)
 
 
-def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None):
+def run_s1x(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None, warm: bool = True):
     """Run the CLI, as a user would, in a process of its own (run_module)."""
-    result = run_module("s1x", args, cwd, env={"HYDRA_FULL_ERROR": "0", **(env or {})})
+    result = run_module("s1x", args, cwd, env={"HYDRA_FULL_ERROR": "0", **(env or {})}, warm=warm)
     if check and result.returncode != 0:
         raise AssertionError(f"s1x {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
@@ -249,8 +249,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(tier)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start tests/warm_cli.py where a selected test runs the CLI: its imports overlap the tests before it."""
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start tests/warm_cli.py before collection, so that its imports overlap collection's."""
     global _warm_cli
-    if not session.config.option.collectonly and any(item.get_closest_marker("cli") for item in session.items):
-        _warm_cli = _warm_cli or WarmCli()
+    if not session.config.option.collectonly:
+        _warm_cli = WarmCli()

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.py in its CPU smoke mode, as a subprocess: the report it writes, and the guarantees in it."""
+"""benchmarks/gpu_check.py in its CPU smoke mode, in a process of its own: the report it writes, and the guarantees
+in it."""
 from __future__ import annotations
 
 import json
@@ -8,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
+from tests.conftest import ROOT, run_module
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return run_module("benchmarks.gpu_check", list(args), timeout=300)
 
 
 @pytest.fixture(scope="module")

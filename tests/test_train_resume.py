@@ -46,13 +46,15 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir: Path, tmp_p
     assert not list(store.glob("train/[0-9a-f]*"))  # nothing counts as trained
     assert list(store.glob("train/.*.tmp-*"))  # the killed attempt's output, which the rerun deletes
 
-    resumed = run_s1x([*args, f"hydra.run.dir={tmp_path}/resumed"], cwd=ROOT)
+    # New interpreters, as the killed run: once in a CI run, the resumed and unbroken runs forked from the warm
+    # process (run_s1x's default) differed by 1.6e-4 in a step's loss, and this test allows 1e-5.
+    resumed = run_s1x([*args, f"hydra.run.dir={tmp_path}/resumed"], cwd=ROOT, warm=False)
     step = int(re.search(r"resuming from \S+/checkpoint-(\d+)", resumed.stdout + resumed.stderr).group(1))
     stats = json.loads((trained(tmp_path / "resumed") / "train_stats.json").read_text())
     assert stats["resumed_from_step"] == step and 2 <= step < 16 and stats["steps"] == 16
     assert not list(store.glob("train/.*.checkpoints")) and not list(store.glob("train/.*.tmp-*"))
 
-    run_s1x([*cli_args(tiny_model_dir, tmp_path / "store2"), f"hydra.run.dir={tmp_path}/unbroken"], cwd=ROOT)
+    run_s1x([*cli_args(tiny_model_dir, tmp_path / "store2"), f"hydra.run.dir={tmp_path}/unbroken"], cwd=ROOT, warm=False)
     unbroken = json.loads((trained(tmp_path / "unbroken") / "train_stats.json").read_text())
     # Every step's loss, before and after the kill: the same examples in the same order.
     assert len(stats["losses"]) == 16 and 0 < stats["tokens"] < unbroken["tokens"]  # the rerun trained only the rest
