@@ -132,7 +132,7 @@ def targets(results: dict) -> dict[str, tuple]:
         found["string: wait beats none at +2, p < 0.05"] = (w["difference"], w["difference"] > 0 and w["p"] < 0.05)
     if (s := p.get("table 2: s1k vs random at +2")):
         found["selection: s1k >= random at +2"] = (s["difference"], s["difference"] >= 0)
-        scaling = (m["full/s1k/wait"]["scaling"], m["full/random/wait"]["scaling"])
+        scaling = tuple(round(100_000 * m[f"full/{data}/wait"]["scaling"], 2) for data in ("s1k", "random"))  # %/1K tokens
         found["selection: s1k Scaling > random Scaling"] = (scaling, scaling[0] > scaling[1])
     return found
 
@@ -155,7 +155,8 @@ def measure(cells: dict[str, dict], results: dict) -> None:
     results["targets"] = {name: {"measured": value, "met": met} for name, (value, met) in targets(results).items()}
     print("target                                             measured                 result")
     for name, (value, met) in targets(results).items():
-        shown = f"{100 * value:+.1f} points" if isinstance(value, float) and abs(value) <= 1 else str(value)
+        shown = (f"{100 * value:+.1f} points" if isinstance(value, float) and abs(value) <= 1
+                 else f"{value[0]} vs {value[1]} %/1K tokens" if isinstance(value, tuple) else str(value))
         print(f"{name:50s} {shown:24s} {'ok' if met else 'MISSED'}", flush=True)
 
 

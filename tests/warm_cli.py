@@ -7,8 +7,8 @@ each time.
     python -m tests.warm_cli     (reads one JSON command a line; answers {"pid"} at the fork, {"returncode"} at the end)
 
 Nothing here may start a thread before forking (torch's thread pools start at the first tensor operation), and
-the libraries' variables read at import time (HF_*) are the ones this process started with: run_s1x sends
-commands that set such variables to a cold `python -m s1x` instead.
+the libraries' variables read at import time (HF_*) are the ones this process started with: run_module runs
+commands that set such variables in a new interpreter instead, as it does those that ask for one (warm=False).
 """
 from __future__ import annotations
 
