@@ -3,9 +3,10 @@
 Synthetic on purpose. Each problem is a chain of small steps over labelled items, "(a) +5 (b) -3 ...":
 add or subtract, pay the next amount, add the next digit, count a digit. The answer exists only once
 the chain has been worked through, so cutting the thinking loses it: that is what lets a 135M model on
-a laptop show test-time scaling. The labels make finding an item a lookup, so what a small model gets
-wrong is the work, not the bookkeeping. It demonstrates that s1x measures scaling, not that a small
-model reasons.
+a laptop show test-time scaling. The labels make finding an item a lookup, and a trace opens by naming
+the items it runs over ("Items a to e."), which each check repeats: so what a small model gets wrong is
+the work, not where the chain ends (without it, a model trained on long chains walked past the end of
+short ones). It demonstrates that s1x measures scaling, not that a small model reasons.
 
 The miniature is built to contain the mechanisms that s1's ablations probe, so that they have
 something to detect:
@@ -20,8 +21,11 @@ something to detect:
 - long chains carry such checks more often than short ones, so selecting by length or difficulty
   (`longest`, `s1k`) picks more of them than `random` does, the paper's argument for its selection.
 Which word opens a check is the pool's choice ("Wait"); whether "Hmm" or "Alternatively" do as well is
-for the grid to measure. The pool also keeps what the quality filter acts on: four domains in an
-unbalanced mix and traces that are verbose, wrong or cut off.
+for the grid to measure. The pool also keeps what the quality filter acts on: four kinds of chain in an
+unbalanced mix and traces that are verbose, wrong or cut off. A row's domain is its kind and its length
+("payments/5"), so the domain-uniform strategies (`diverse`, `s1k`) cover every length: with the kind
+alone, s1k's preference for long traces picked only 4-8 item chains, and the model trained on them
+solved 3 % of the benchmark's 2-item chains.
 """
 from __future__ import annotations
 
@@ -32,9 +36,9 @@ from typing import Callable
 MIN_STEPS, MAX_STEPS = 2, 8  # items per chain
 # Enters the store keys of selections and evaluations that use the embedded pool or benchmark: bump it
 # whenever the generated rows change, so stores made before do not serve the old problems.
-EMBEDDED_VERSION = 4
+EMBEDDED_VERSION = 5
 LABELS = "abcdefgh"  # one per item: a line names the items it takes, so finding them is a lookup
-CHECK = "Wait, let me check."
+CHECK = "Wait, let me check"  # then the items it re-walks: "Wait, let me check a to e."
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,9 @@ def _first_values(problem: Problem, slip_after: int, delta: int) -> list[int]:
 
 
 def first_pass(problem: Problem, first: list[int]) -> list[str]:
-    """Two items a line, each line stating the (possibly slipped) running value after its pair."""
-    lines = []
+    """The items it runs over ("Items a to e."), then two items a line, each line stating the (possibly
+    slipped) running value after its pair."""
+    lines = [f"Items {span_line(problem)}."]
     for i in range(0, len(problem.items), 2):
         span = range(i, min(i + 2, len(problem.items)))
         before = first[i - 1] if i else problem.start
@@ -80,16 +85,23 @@ def first_pass(problem: Problem, first: list[int]) -> list[str]:
     return lines
 
 
+def span_line(problem: Problem) -> str:
+    """The items a chain runs over ("a to e"), copied from the question's last label: where the chain ends
+    is read once, so a line past the last item is a visible misreading, not a guess."""
+    return f"a to {LABELS[len(problem.items) - 1]}"
+
+
 def check(problem: Problem, first: list[int]) -> list[str]:
     """The chain re-walked one item a line from true values; the first item where the first pass
     disagrees is marked with the value it had, and the check goes on from the corrected one. A count is
     checked by finding the digit's items at once ("7 at d,e: 2"), a lookup where the pass kept a tally."""
+    opener = f"{CHECK} {span_line(problem)}."
     if problem.counted is not None:
         found = ",".join(LABELS[i] for i, item in enumerate(problem.items) if item == problem.counted) or "none"
         text = f"{problem.counted} at {found}: {problem.answer}"
-        return [CHECK, text + (f" (not {first[-1]})" if first[-1] != problem.answer else ""),
+        return [opener, text + (f" (not {first[-1]})" if first[-1] != problem.answer else ""),
                 f"So the answer is {problem.answer}."]
-    lines, flagged = [CHECK], False
+    lines, flagged = [opener], False
     for i, value in enumerate(problem.values):
         text = line(problem, range(i, i + 1), problem.values[i - 1] if i else problem.start, value)
         if first[i] != value and not flagged:
@@ -144,7 +156,8 @@ def _count_digit(rng: random.Random) -> Problem:
     return Problem(f"Count the {target}s: {_items(digits)}.", 0, [str(d) for d in digits], values, str(target))
 
 
-# The unbalanced mix is deliberate: `random` inherits it, a domain-uniform strategy does not.
+# The unbalanced mix is deliberate: `random` inherits it, a domain-uniform strategy does not. A row's domain is
+# its kind and its length: the subject of a chain is what it does and how far it goes.
 DOMAINS: dict[str, tuple[Callable[[random.Random], Problem], float]] = {
     "running_sum": (_running_sum, 0.45),
     "count_digit": (_count_digit, 0.25),
@@ -179,9 +192,9 @@ def _trace(problem: Problem, style: str, rng: random.Random) -> tuple[str, str, 
         first = list(problem.values)
     lines = first_pass(problem, first)
     if style == "truncated":
-        return "\n".join(lines[: max(1, len(lines) // 2)]), "", False
+        return "\n".join(lines[: 1 + max(1, (len(lines) - 1) // 2)]), "", False  # the header, half the pairs
     if style == "verbose":
-        lines = ["Let me work through this two items at a time."] + lines + ["Hmm, that was every item."]
+        lines = lines[:1] + ["Let me work through this two items at a time."] + lines[1:] + ["Hmm, that was every item."]
     lines.append(f"So the answer is {first[-1]}.")
     if style == "checked":
         lines += check(problem, first)
@@ -210,7 +223,7 @@ def generate_pool(size: int, seed: int) -> list[dict]:
             "answer": str(problem.answer),
             "trace": trace,
             "attempt": attempt,
-            "domain": domain,
+            "domain": f"{domain}/{len(problem.items)}",
             "source": f"embedded/{style}",
             "steps": len(problem.items),
             "trace_correct": correct,

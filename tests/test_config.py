@@ -69,7 +69,7 @@ def test_every_preset_composes(preset: str, tiny_model_dir: Path, tmp_path: Path
         (["+eval.benchmark_files.math500=/nonexistent.jsonl"], "eval.benchmark_files.math500"),
         (["model.path=/nonexistent/checkpoint"], "model.path"),
         (["eval.benchmarks=[nope]"], "eval.benchmarks"),
-        (["eval.max_thinking_tokens=512"], "eval.max_model_len=512 leaves no room for the prompt"),
+        (["eval.max_thinking_tokens=768"], "eval.max_model_len=768 leaves no room for the prompt"),
         (["train.global_batch_size=10", "train.micro_batch_size=4"], "train.global_batch_size"),
     ],
 )

@@ -29,8 +29,9 @@ def _true_values(question: str) -> tuple[int, list[int]]:
 
 
 def _checks(trace: str) -> list[list[str]]:
-    return [[line for line in part.split("\n") if line and not line.startswith("So the answer")]
-            for part in trace.split(CHECK + "\n")[1:]]
+    """Each check's lines after its opener ("Wait, let me check a to e.")."""
+    return [[line for line in part.split("\n")[1:] if line and not line.startswith("So the answer")]
+            for part in trace.split(CHECK)[1:]]
 
 
 def test_every_check_line_states_the_true_running_value():
@@ -38,12 +39,22 @@ def test_every_check_line_states_the_true_running_value():
     assert len(checked) > 200
     for row in checked:
         _, values = _true_values(row["question"])
-        if row["domain"] == "count_digit":  # one line: the digit's items found at once, and their number
+        if row["domain"].startswith("count_digit/"):  # one line: the digit's items found at once, and their number
             values = values[-1:]
         for check in _checks(row["trace"]):
             stated = [int(re.findall(r"-?\d+", line.split(" (not")[0])[-1]) for line in check]
             assert stated == values, row["trace"]
         assert row["trace"].endswith(f"So the answer is {values[-1]}.") and row["answer"] == str(values[-1])
+
+
+def test_every_trace_and_check_names_the_items_it_runs_over_and_no_line_goes_past_them():
+    for row in POOL:
+        last = "abcdefgh"[row["steps"] - 1]
+        assert row["question"].count("(") == row["steps"] and f"({last})" in row["question"]
+        assert row["trace"].startswith(f"Items a to {last}.\n")
+        assert row["trace"].count(CHECK) == row["trace"].count(f"{CHECK} a to {last}.\n")
+        walked = re.findall(r"^([a-h])(?:,([a-h]))? ", row["trace"], flags=re.M)
+        assert max(label for pair in walked for label in pair) == last or row["source"] == "embedded/truncated"
 
 
 def test_a_check_flags_exactly_the_first_pass_slips():
@@ -80,6 +91,6 @@ def test_long_chains_and_longest_traces_carry_the_checks():
 
 def test_pool_is_reproducible_and_benchmark_is_held_out():
     assert generate_pool(50, seed=0) == POOL[:50] and generate_pool(50, seed=1) != POOL[:50]
-    assert {r["domain"] for r in POOL} == set(DOMAINS)
+    assert {r["domain"] for r in POOL} == {f"{kind}/{steps}" for kind in DOMAINS for steps in range(2, 9)}
     bench = {r["question"] for r in generate_benchmark(200, seed=0)}
     assert len(bench) == 200 and len(bench & {r["question"] for r in POOL}) <= 10  # short chains coincide; selection decontaminates

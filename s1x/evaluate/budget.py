@@ -35,8 +35,6 @@ class Request:
 @dataclass(frozen=True)
 class ForcingPolicy:
     mode: BudgetMode
-    tokens: Optional[int]
-    times: Optional[int]  # k of ignore; entropy: the most extensions
     thinking_limit: int  # generation limit on thinking, whatever the budget
     answer_limit: int
     think_end_id: int
@@ -44,6 +42,8 @@ class ForcingPolicy:
     extension_ids: tuple[int, ...]  # appended when a delimiter is suppressed ("Wait")
     answer_open_ids: tuple[int, ...]  # forced after a natural end of thinking
     cap_ids: tuple[int, ...]  # forced when a cap or the limit ends thinking ("\n<answer>Final Answer:")
+    tokens: Optional[int] = None  # N of max and min
+    times: Optional[int] = None  # k of ignore; entropy: the most extensions
     suppress_ids: tuple[int, ...] = ()  # never generated while thinking (no_wait)
     threshold: float = 0.0  # entropy: nats above which a stop is extended
     probe_every: int = 0  # early_exit: thinking tokens between probes

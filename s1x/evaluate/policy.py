@@ -13,8 +13,7 @@ def forcing_policy(fmt: S1Format, eval_cfg: EvalConfig, budget: BudgetConfig, ex
     m = fmt.markers
     end_ids = tuple(dict.fromkeys([fmt.end_of_turn_id, fmt.tokenizer.eos_token_id]))
     return ForcingPolicy(
-        # the counts the state machine reads, of the modes whose settings have them
-        mode=budget.mode, tokens=getattr(budget, "tokens", None), times=getattr(budget, "times", None),
+        mode=budget.mode,
         thinking_limit=eval_cfg.max_thinking_tokens, answer_limit=eval_cfg.max_answer_tokens,
         think_end_id=fmt.think_end_id, end_ids=end_ids,
         extension_ids=tuple(fmt.encode(extend.string)),

@@ -45,4 +45,5 @@ MODE = Mode(BudgetMode.entropy, EntropyBudget, amounts=("threshold", "times"),
             checks=lambda budget, eval_cfg: [(budget.threshold is not None and budget.threshold >= 0,
                                               f"budget=entropy: budget.threshold must be >= 0 (nats), got {budget.threshold}")],
             extends=lambda budget: True, in_rounds=True,
-            policy=lambda tokenizer, budget: dict(threshold=budget.threshold), rule=ExtendWhereUncertain())
+            policy=lambda tokenizer, budget: dict(threshold=budget.threshold, times=budget.times),
+            rule=ExtendWhereUncertain())

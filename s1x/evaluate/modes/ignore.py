@@ -21,4 +21,4 @@ class IgnoreStops(Rule):
 
 
 MODE = Mode(BudgetMode.ignore, IgnoreBudget, amounts=("times",), positive=("times",),
-            extends=lambda budget: True, rule=IgnoreStops())
+            extends=lambda budget: True, policy=lambda tokenizer, budget: dict(times=budget.times), rule=IgnoreStops())

@@ -22,4 +22,5 @@ class Cap(Rule):
 
 
 MODE = Mode(BudgetMode.max, MaxBudget, amounts=("tokens",), positive=("tokens",),
-            bounds=lambda budget: [None, budget.tokens], rule=Cap())
+            bounds=lambda budget: [None, budget.tokens],
+            policy=lambda tokenizer, budget: dict(tokens=budget.tokens), rule=Cap())

@@ -25,4 +25,5 @@ MODE = Mode(BudgetMode.min, MinBudget, amounts=("tokens",), positive=("tokens",)
             checks=lambda budget, eval_cfg: [(
                 eval_cfg.max_thinking_tokens >= budget.tokens,
                 f"budget.tokens ({budget.tokens}) exceeds eval.max_thinking_tokens ({eval_cfg.max_thinking_tokens})")],
-            extends=lambda budget: True, bounds=lambda budget: [budget.tokens, None], rule=Floor())
+            extends=lambda budget: True, bounds=lambda budget: [budget.tokens, None],
+            policy=lambda tokenizer, budget: dict(tokens=budget.tokens), rule=Floor())
