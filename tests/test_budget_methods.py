@@ -56,7 +56,8 @@ class ScriptedContextModel:
         return outputs
 
     def entropy(self, contexts: list[list[int]]) -> list[float]:
-        return [random.Random(hash((self.seed, "entropy", tuple(c)))).uniform(0.0, 2.0) for c in contexts]
+        # ints only: a str's hash changes with every interpreter (PYTHONHASHSEED), and the draws must not
+        return [random.Random(hash((self.seed, -5, tuple(c)))).uniform(0.0, 2.0) for c in contexts]
 
 
 def policy(mode: BudgetMode, limit: int = 200, **settings) -> ForcingPolicy:
