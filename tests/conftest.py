@@ -257,6 +257,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(tier)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that selected no CLI test stops the warm process at once, rather than wait for its imports."""
+    global _warm_cli
+    if _warm_cli is not None and not any(item.get_closest_marker("cli") for item in session.items):
+        _warm_cli.process.kill()
+        _warm_cli.process.wait()
+        _warm_cli = None
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Start tests/warm_cli.py before collection, so that its imports overlap collection's."""
     global _warm_cli
