@@ -65,7 +65,7 @@ def make_eager_stopper(tiny_model_dir: Path):
     fmt = S1Format(tokenizer, ModelConfig(name="tiny", path=str(tiny_model_dir)))
     engine = HFEngine(model, tokenizer, batch_size=4, temperature=0.0)
     prompts = [fmt.encode(fmt.prompt(q)) for q in EAGER_QUESTIONS]
-    # its favourite after the first few tokens: the first stop comes after some thinking, which a small cap can cut
+    # after its first ten tokens: the first stop comes after some thinking, which a small cap or a probe can cut
     favourite = Counter(t for out in engine.generate([Request(p, 30, ()) for p in prompts]) for t in out[10:]).most_common(1)[0][0]
     with torch.no_grad():
         model.lm_head.weight[fmt.think_end_id] = 1.05 * model.lm_head.weight[favourite]
@@ -179,6 +179,11 @@ class WarmCli:
         self.process.stdin.close()
         self.process.wait(timeout=60)
 
+    def kill(self) -> None:
+        """Stopped without waiting for its imports to finish."""
+        self.process.kill()
+        self.process.wait()
+
 
 _warm_cli: WarmCli | None = None
 
@@ -261,8 +266,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """A session that selected no CLI test stops the warm process at once, rather than wait for its imports."""
     global _warm_cli
     if _warm_cli is not None and not any(item.get_closest_marker("cli") for item in session.items):
-        _warm_cli.process.kill()
-        _warm_cli.process.wait()
+        _warm_cli.kill()
         _warm_cli = None
 
 
